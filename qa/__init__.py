@@ -1,0 +1,3 @@
+"""qa: answers questions over a news corpus with exact, verified citations."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,169 @@
+"""Ranked passages -> an Answer: the best sentences with [n] markers, citations, answerable or not.
+
+The answer is extractive: it is made only of corpus sentences, each followed by the number of
+the citation it comes from. Whether the corpus answers at all is decided on the top passage's
+support score against a threshold calibrated with `qa eval --calibrate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from qa.chunking import Location
+from qa.retrieval import Candidate, OpenIndex, content_terms
+
+NOT_FOUND = "The corpus does not contain an answer to this question."
+# An extra answer sentence must score at least this share of the best one.
+SECOND_SENTENCE_RATIO = 0.92
+MAX_ANSWER_SENTENCES = 2
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered source of an answer: an exact, verified span of a document."""
+
+    n: int
+    doc_id: str
+    title: str
+    byline: str | None
+    section: str
+    start: int
+    end: int
+    text: str
+    highlights: tuple[tuple[int, int], ...]
+    score: float
+    doc_sha256: str
+    also_at: tuple[Location, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract's citation object."""
+        d = asdict(self)
+        d["highlights"] = [list(h) for h in self.highlights]
+        d["also_at"] = [asdict(loc) for loc in self.also_at]
+        return d
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What `ask` returns; rendered as text (CLI), JSON (API) and HTML (chat page)."""
+
+    question: str
+    answerable: bool
+    answer: str
+    citations: tuple[Citation, ...]
+    timing_ms: dict[str, float] = field(default_factory=dict)
+    build: str = ""
+    # The support score the answerability decision was made on (not part of the contract).
+    support: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract shared by `qa ask --json` and `POST /api/ask`."""
+        return {
+            "question": self.question,
+            "answerable": self.answerable,
+            "answer": self.answer,
+            "citations": [c.to_dict() for c in self.citations],
+            "timing_ms": {k: round(v, 3) for k, v in self.timing_ms.items()},
+            "build": self.build,
+        }
+
+
+def support_score(question: str, top: Candidate, index: OpenIndex) -> float:
+    """How well the top passage supports an answer, in 0..1.
+
+    Mixes the best sentence's similarity with the share of the question's content words that
+    the passage contains: a close paraphrase of an answerable question scores high on the first,
+    while a plausible question about something the corpus never mentions loses on the second.
+    """
+    q_terms = content_terms(question)
+    if q_terms:
+        p_terms = set().union(*index.sentence_terms[top.row]) if top.sentences else set()
+        coverage = len(q_terms & p_terms) / len(q_terms)
+    else:
+        coverage = 0.0
+    value = 0.6 * top.best_sentence + 0.25 * top.dense + 0.15 * coverage
+    return max(0.0, min(1.0, value))
+
+
+def _highlights(c: Candidate) -> tuple[tuple[int, int], ...]:
+    if not c.sentences:
+        return ((c.passage.start, c.passage.end),)
+    best_i, best, _ = c.sentences[0]
+    chosen = [best_i]
+    for i, sim, _ in c.sentences[1:MAX_ANSWER_SENTENCES]:
+        if sim >= best * SECOND_SENTENCE_RATIO and abs(i - best_i) == 1:
+            chosen.append(i)
+    return tuple(sorted(c.passage.sentences[i] for i in chosen))
+
+
+def compose(
+    question: str,
+    candidates: list[Candidate],
+    index: OpenIndex,
+    min_score: float,
+) -> Answer:
+    """Turn ranked candidates into an Answer (citations not yet verified)."""
+    citations = []
+    for n, c in enumerate(candidates, start=1):
+        p = c.passage
+        doc = index.documents[p.doc_id]
+        citations.append(
+            Citation(
+                n=n,
+                doc_id=p.doc_id,
+                title=doc["title"],
+                byline=doc["byline"],
+                section=p.section,
+                start=p.start,
+                end=p.end,
+                text=p.text,
+                highlights=_highlights(c),
+                score=round(max(0.0, min(1.0, c.score)), 4),
+                doc_sha256=doc["sha256"],
+                also_at=p.also_at,
+            )
+        )
+    support = support_score(question, candidates[0], index) if candidates else 0.0
+    answerable = bool(candidates) and support >= min_score
+    return Answer(
+        question=question,
+        answerable=answerable,
+        answer=answer_text(citations, index) if answerable else NOT_FOUND,
+        citations=tuple(citations),
+        build=index.build_id,
+        support=support,
+    )
+
+
+def answer_text(citations: list[Citation], index: OpenIndex) -> str:
+    """The highlighted sentences of the first citation, each followed by its [n]."""
+    if not citations:
+        return NOT_FOUND
+    c = citations[0]
+    raw = index.documents[c.doc_id]["text"]
+    parts = [f"{_clean(raw, a, b, index, c.doc_id)} [{c.n}]" for a, b in c.highlights]
+    return " ".join(parts)
+
+
+def _clean(raw: str, a: int, b: int, index: OpenIndex, doc_id: str) -> str:
+    """A sentence as it reads in an answer: one line; a table row spelled out with its header."""
+    header = index.table_header_at(doc_id, a)
+    s = " ".join(raw[a:b].split())
+    if "|" in s:
+        cells = [cell.strip() for cell in s.strip("| ").split("|") if cell.strip()]
+        if header and len(header) >= len(cells):
+            return "; ".join(f"{h}: {c}" for h, c in zip(header, cells, strict=False)) + "."
+        return "; ".join(cells) + "."
+    return s
+
+
+def renumber(answer: Answer, keep: list[Citation], index: OpenIndex) -> Answer:
+    """Drop citations that failed verification and renumber the rest from 1."""
+    from dataclasses import replace
+
+    cites = [replace(c, n=i) for i, c in enumerate(keep, start=1)]
+    if not cites:
+        return replace(answer, answerable=False, answer=NOT_FOUND, citations=())
+    text = answer_text(cites, index) if answer.answerable else answer.answer
+    return replace(answer, citations=tuple(cites), answer=text)

@@ -1,0 +1,228 @@
+"""Where builds live, how one is published atomically, and how the serving one is opened.
+
+Layout under the index folder:
+    builds/<build_id>/manifest.json   written last: a build without it is incomplete
+    builds/<build_id>/passages.jsonl  one passage per line, row i = vector i
+    builds/<build_id>/vectors.npy     passage vectors (float32, normalised)
+    builds/<build_id>/sentences.npy   vectors of every passage sentence, in passage order
+    builds/<build_id>/documents.json  the parsed documents (text, title, sections)
+    builds/<build_id>/bm25/           the lexical index
+    builds/<build_id>/chroma/         the embedded Chroma collection
+    CURRENT                           the id of the serving build, replaced atomically
+    .lock                             held by a running `qa index`
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import Location, Passage
+
+MANIFEST = "manifest.json"
+CURRENT = "CURRENT"
+_BUILD_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{6}")
+
+
+class IndexUnavailable(RuntimeError):
+    """The index is missing or unusable; the message is one sentence a person can act on."""
+
+
+def builds_dir(index_dir: Path) -> Path:
+    """Folder holding every build."""
+    return index_dir / "builds"
+
+
+def new_build_id() -> str:
+    """A sortable, unique build id: UTC time plus random hex."""
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + os.urandom(3).hex()
+
+
+def current_build_id(index_dir: Path) -> str | None:
+    """The id in CURRENT, or None when nothing has been published."""
+    try:
+        value = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise IndexUnavailable(f"cannot read {index_dir / CURRENT}: {exc.strerror}") from exc
+    if not _BUILD_ID.fullmatch(value):
+        raise IndexUnavailable(
+            f"{index_dir / CURRENT} does not name a build ({value[:40]!r}); run `qa index`"
+        )
+    return value
+
+
+def current_build_id_or_none(index_dir: Path) -> str | None:
+    """Like `current_build_id`, but a corrupt CURRENT counts as none (a rebuild repairs it)."""
+    try:
+        return current_build_id(index_dir)
+    except IndexUnavailable:
+        return None
+
+
+def _write_atomic(path: Path, data: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def publish(index_dir: Path, build_id: str) -> None:
+    """Make `build_id` the serving build: one atomic rename of CURRENT."""
+    if not (builds_dir(index_dir) / build_id / MANIFEST).is_file():
+        raise IndexUnavailable(f"build {build_id} is incomplete and cannot be published")
+    _write_atomic(index_dir / CURRENT, build_id + "\n")
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Write JSON atomically (readers never see half a file)."""
+    _write_atomic(path, json.dumps(value, ensure_ascii=False, indent=1))
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
+    """Hold the index lock: two builds never interleave. Released even on a crash (flock)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise IndexUnavailable(
+                    "another `qa index` is running on this index; try again when it ends"
+                ) from None
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def passage_to_json(p: Passage) -> dict[str, Any]:
+    """A passage as a JSON-able dict (the text is kept: it is checked at load)."""
+    d = asdict(p)
+    d["sentences"] = [list(s) for s in p.sentences]
+    d["also_at"] = [asdict(loc) for loc in p.also_at]
+    return d
+
+
+def passage_from_json(d: dict[str, Any]) -> Passage:
+    """Inverse of `passage_to_json`."""
+    return Passage(
+        doc_id=d["doc_id"],
+        section=d["section"],
+        start=int(d["start"]),
+        end=int(d["end"]),
+        text=d["text"],
+        tokens=int(d["tokens"]),
+        sentences=tuple((int(a), int(b)) for a, b in d["sentences"]),
+        kind=d.get("kind", "text"),
+        context=d.get("context", ""),
+        also_at=tuple(Location(**loc) for loc in d.get("also_at", [])),
+    )
+
+
+@dataclass(frozen=True)
+class BuildFiles:
+    """Paths of one build's files."""
+
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / MANIFEST
+
+    @property
+    def passages(self) -> Path:
+        return self.root / "passages.jsonl"
+
+    @property
+    def vectors(self) -> Path:
+        return self.root / "vectors.npy"
+
+    @property
+    def sentence_vectors(self) -> Path:
+        return self.root / "sentences.npy"
+
+    @property
+    def documents(self) -> Path:
+        return self.root / "documents.json"
+
+    @property
+    def bm25(self) -> Path:
+        return self.root / "bm25"
+
+    @property
+    def chroma(self) -> Path:
+        return self.root / "chroma"
+
+
+def build_files(index_dir: Path, build_id: str) -> BuildFiles:
+    """The files of build `build_id`."""
+    return BuildFiles(builds_dir(index_dir) / build_id)
+
+
+def read_manifest(files: BuildFiles) -> dict[str, Any]:
+    """A build's manifest; IndexUnavailable when it is missing or unreadable."""
+    try:
+        return json.loads(files.manifest.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexUnavailable(
+            f"build {files.root.name} is incomplete (no manifest); run `qa index` to rebuild"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise IndexUnavailable(
+            f"build {files.root.name} has an unreadable manifest ({exc}); run `qa index`"
+        ) from exc
+
+
+def read_passages(files: BuildFiles) -> list[Passage]:
+    """The passages of a build, in row order."""
+    with open(files.passages, encoding="utf-8") as f:
+        return [passage_from_json(json.loads(line)) for line in f if line.strip()]
+
+
+def read_vectors(path: Path) -> np.ndarray:
+    """A saved float32 matrix."""
+    return np.load(path, allow_pickle=False)
+
+
+def remove_old_builds(index_dir: Path, keep: int = 3) -> list[str]:
+    """Delete incomplete builds and all but the `keep` newest complete ones (never CURRENT)."""
+    import shutil
+
+    current = current_build_id(index_dir)
+    root = builds_dir(index_dir)
+    if not root.is_dir():
+        return []
+    complete = sorted(
+        (d for d in root.iterdir() if d.is_dir() and (d / MANIFEST).is_file()),
+        key=lambda d: d.name,
+    )
+    doomed = [d for d in root.iterdir() if d.is_dir() and not (d / MANIFEST).is_file()]
+    doomed += complete[:-keep] if keep else complete
+    removed = []
+    for d in doomed:
+        if d.name != current:
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d.name)
+    return removed

@@ -1,0 +1,170 @@
+"""`qa index | ask | serve | eval | faq | bench | feedback`: parse, call the core, print.
+
+Heavy libraries are imported inside the commands that need them, so `qa --help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from qa.settings import Settings
+
+EXIT_USAGE = 2
+EXIT_UNAVAILABLE = 3
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        seeds_dir=getattr(args, "seeds", None),
+        index_dir=getattr(args, "index", None),
+        top_k=getattr(args, "top_k", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        chroma_url=getattr(args, "chroma_url", None),
+    )
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"qa: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build and publish a new index of the corpus."""
+    from tqdm import tqdm
+
+    from qa.builds import IndexUnavailable
+    from qa.embedding import default_embedder
+    from qa.indexing import build_index
+
+    s = _settings(args)
+    bars: dict[str, Any] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(
+                total=total,
+                desc=stage,
+                unit="item",
+                file=sys.stderr,
+                disable=args.quiet,
+                leave=False,
+            )
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    print(f"Indexing {s.seeds_dir} into {s.index_dir}", file=sys.stderr)
+    try:
+        report = build_index(
+            s.seeds_dir, s.index_dir, default_embedder(), chroma_url=s.chroma_url, progress=progress
+        )
+    except IndexUnavailable as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+        return 0
+    print(f"{'file':32} {'status':8} {'passages':>8} {'tokens':>7} {'embedded':>8}  reason")
+    for f in report.files:
+        print(
+            f"{f.name[:32]:32} {f.status:8} {f.passages:8} {f.tokens:7} {f.embedded:8}  {f.reason}"
+        )
+    print(
+        f"build {report.build_id}: {report.passages} passages, {report.embedded} texts embedded, "
+        f"{report.reused} reused, {report.seconds:.1f} s"
+    )
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    """Answer one question (or, with no question, a prompt loop)."""
+    from qa.builds import IndexUnavailable
+    from qa.render import answer_to_text
+    from qa.service import QAService, QuestionError
+
+    s = _settings(args)
+    service = QAService(s)
+    questions = [args.question] if args.question is not None else None
+    color = sys.stdout.isatty() and not args.json
+    try:
+        if questions is None:
+            return _prompt_loop(service, args.top_k, color)
+        answer = service.ask(questions[0], args.top_k)
+    except QuestionError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except IndexUnavailable as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        sys.stdout.write(answer_to_text(answer, color=color))
+    return 0
+
+
+def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
+    from qa.render import answer_to_text
+    from qa.service import QuestionError
+
+    service.ready()
+    print("Ask a question about the corpus (empty line or Ctrl-D to quit).")
+    while True:
+        try:
+            q = input("? ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not q.strip():
+            return 0
+        try:
+            sys.stdout.write(answer_to_text(service.ask(q, top_k), color=color) + "\n")
+        except QuestionError as exc:
+            print(f"qa: {exc}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `qa` command line."""
+    p = argparse.ArgumentParser(prog="qa", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def paths(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--seeds", type=Path, help="corpus folder (env QA_SEEDS_DIR)")
+        sp.add_argument("--index", type=Path, help="index folder (env QA_INDEX_DIR)")
+        sp.add_argument("--chroma-url", help="Chroma server URL (env QA_CHROMA_URL)")
+
+    sp = sub.add_parser("index", help="build the index of the corpus and publish it")
+    paths(sp)
+    sp.add_argument("--json", action="store_true", help="print the build report as JSON")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_index)
+
+    sp = sub.add_parser("ask", help="answer a question with cited passages")
+    paths(sp)
+    sp.add_argument("question", nargs="?", help="the question (omit for an interactive prompt)")
+    sp.add_argument("-k", "--top-k", type=int, help="number of citations (env QA_TOP_K, default 5)")
+    sp.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    sp.set_defaults(func=cmd_ask)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `qa` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as exc:  # bad settings from the environment
+        return _fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""Build an index: corpus -> passages -> vectors + BM25 -> a new build directory -> publish.
+
+A build is written into a fresh directory and published by one atomic rename of CURRENT, so a
+build that fails or is killed leaves the previous one serving. Vectors of passages (and
+sentences) whose text is unchanged are copied from the serving build instead of re-embedded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa import builds
+from qa.chunking import ChunkSettings, Passage, chunk_document, merge_duplicates
+from qa.corpus import CorpusFileError, Document, decode_article, parse_document, sha256_bytes
+from qa.embedding import Embedder
+from qa.lexical import LexicalIndex
+from qa.store import VectorStore
+
+MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass
+class FileReport:
+    """What happened to one corpus file."""
+
+    name: str
+    status: str  # indexed | skipped | failed
+    reason: str = ""
+    passages: int = 0
+    tokens: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class BuildReport:
+    """The outcome of `build_index`."""
+
+    build_id: str
+    files: list[FileReport] = field(default_factory=list)
+    passages: int = 0
+    embedded: int = 0
+    reused: int = 0
+    seconds: float = 0.0
+    encode_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    pass
+
+
+def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
+    """Parse every corpus file; unusable ones are reported as skipped or failed, not raised."""
+    if not seeds_dir.is_dir():
+        raise builds.IndexUnavailable(f"the corpus folder {seeds_dir} does not exist")
+    root = seeds_dir.resolve()
+    docs: list[Document] = []
+    reports: list[FileReport] = []
+    for path in sorted(seeds_dir.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        t0 = time.perf_counter()
+        report = FileReport(path.name, "skipped")
+        reports.append(report)
+        if path.suffix.lower() != ".txt":
+            report.reason = "not a .txt file"
+            continue
+        if path.is_symlink() and root not in path.resolve().parents:
+            report.reason = "symlink pointing outside the corpus folder"
+            continue
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                report.reason = f"too large ({size / 1e6:.1f} MB > {MAX_FILE_BYTES / 1e6:.0f} MB)"
+                continue
+            data = path.read_bytes()
+            doc = parse_document(path.stem, decode_article(data), sha256_bytes(data), str(path))
+        except CorpusFileError as exc:
+            report.reason = str(exc)
+            continue
+        except OSError as exc:
+            report.status, report.reason = "failed", f"cannot read: {exc.strerror}"
+            continue
+        except Exception as exc:
+            report.status, report.reason = "failed", f"cannot parse: {exc}"
+            continue
+        if not any(b.kind != "heading" for b in doc.blocks):
+            report.reason = "no text besides headings"
+            continue
+        report.status = "indexed"
+        report.seconds = time.perf_counter() - t0
+        docs.append(doc)
+    return docs, reports
+
+
+def corpus_hash(docs: list[Document]) -> str:
+    """One hash for the whole corpus: ids and file hashes, in order."""
+    h = hashlib.sha256()
+    for d in sorted(docs, key=lambda d: d.id):
+        h.update(f"{d.id}\x00{d.sha256}\n".encode())
+    return h.hexdigest()
+
+
+def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
+    """content key -> vector from the serving build (empty when unusable or another model)."""
+    try:
+        build_id = builds.current_build_id(index_dir)
+        if build_id is None:
+            return {}
+        files = builds.build_files(index_dir, build_id)
+        manifest = builds.read_manifest(files)
+        if manifest.get("model") != model:
+            return {}
+        keys = json.loads((files.root / "keys.json").read_text(encoding="utf-8"))
+        vectors = np.concatenate(
+            [builds.read_vectors(files.vectors), builds.read_vectors(files.sentence_vectors)]
+        )
+        if len(keys) != len(vectors):
+            return {}
+        return dict(zip(keys, vectors, strict=True))
+    except (builds.IndexUnavailable, OSError, ValueError):
+        return {}
+
+
+def _key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()
+
+
+def _sentence_texts(doc_by_id: dict[str, Document], passages: list[Passage]) -> list[str]:
+    return [doc_by_id[p.doc_id].raw[a:b] for p in passages for a, b in p.sentences]
+
+
+def build_index(
+    seeds_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    chunk_settings: ChunkSettings | None = None,
+    chroma_url: str = "",
+    progress: Progress = _noop,
+) -> BuildReport:
+    """Build a new index of `seeds_dir` and publish it. Holds the index lock throughout."""
+    chunk_settings = chunk_settings or ChunkSettings()
+    t0 = time.perf_counter()
+    with builds.build_lock(index_dir):
+        previous_id = builds.current_build_id_or_none(index_dir)
+        docs, reports = read_corpus(seeds_dir)
+        if not docs:
+            raise builds.IndexUnavailable(
+                f"no usable article in {seeds_dir}: "
+                + "; ".join(f"{r.name}: {r.reason}" for r in reports)
+                if reports
+                else f"no .txt article in {seeds_dir}"
+            )
+        by_name = {r.name: r for r in reports}
+        doc_by_id = {d.id: d for d in docs}
+        all_passages: list[Passage] = []
+        for d in docs:
+            ps = chunk_document(d, chunk_settings)
+            by_name[Path(d.path).name].passages = len(ps)
+            by_name[Path(d.path).name].tokens = sum(p.tokens for p in ps)
+            all_passages.extend(ps)
+        passages = merge_duplicates(all_passages)
+
+        build_id = builds.new_build_id()
+        report = BuildReport(build_id=build_id, files=reports, passages=len(passages))
+        files = builds.build_files(index_dir, build_id)
+        files.root.mkdir(parents=True)
+
+        # Embed what the serving build does not already have.
+        texts = [p.search_text for p in passages] + _sentence_texts(doc_by_id, passages)
+        keys = [_key(embedder.name, t) for t in texts]
+        known = _previous_vectors(index_dir, embedder.name)
+        todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
+        vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+        for i, k in enumerate(keys):
+            if k in known:
+                vectors[i] = known[k]
+        t_enc = time.perf_counter()
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            progress("embedding", done, len(todo))
+
+        progress("embedding", 0, len(todo))
+        if todo:
+            fresh = embedder.encode([texts[i] for i in todo], progress=tick)
+            fresh_by_key = {keys[i]: fresh[j] for j, i in enumerate(todo)}
+            for i, k in enumerate(keys):
+                if k in fresh_by_key:
+                    vectors[i] = fresh_by_key[k]
+        report.encode_seconds = time.perf_counter() - t_enc
+        report.embedded = len(todo)
+        report.reused = len(texts) - len(todo)
+        _count_embedded(report, passages, doc_by_id, keys, set(todo))
+
+        n = len(passages)
+        progress("writing", 0, 3)
+        np.save(files.vectors, vectors[:n])
+        np.save(files.sentence_vectors, vectors[n:])
+        (files.root / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
+        with open(files.passages, "w", encoding="utf-8") as f:
+            for p in passages:
+                f.write(json.dumps(builds.passage_to_json(p), ensure_ascii=False) + "\n")
+        builds.write_json(files.documents, [_document_json(d) for d in docs])
+        progress("writing", 1, 3)
+        LexicalIndex.build([p.search_text for p in passages]).save(files.bm25)
+        progress("writing", 2, 3)
+        store = VectorStore.create(None if chroma_url else files.chroma, build_id, chroma_url)
+        store.add(vectors[:n])
+        if store.count() != n:
+            raise builds.IndexUnavailable(f"the vector store holds {store.count()} of {n} vectors")
+        progress("writing", 3, 3)
+
+        manifest = {
+            "build_id": build_id,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": embedder.name,
+            "dimension": embedder.dim,
+            "documents": len(docs),
+            "passages": n,
+            "sentences": len(texts) - n,
+            "tokens": sum(p.tokens for p in passages),
+            "corpus_sha256": corpus_hash(docs),
+            "seeds_dir": str(seeds_dir.resolve()),
+            "store": chroma_url or "embedded",
+            "chunking": asdict(chunk_settings),
+            "previous": previous_id,
+        }
+        builds.write_json(files.manifest, manifest)
+        builds.publish(index_dir, build_id)
+        if chroma_url and previous_id:
+            _drop_old_collections(index_dir, chroma_url, keep={build_id, previous_id})
+        builds.remove_old_builds(index_dir)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _count_embedded(
+    report: BuildReport,
+    passages: list[Passage],
+    doc_by_id: dict[str, Document],
+    keys: list[str],
+    todo: set[int],
+) -> None:
+    """Attribute freshly embedded passages to their files, for the per-file report."""
+    by_name = {r.name: r for r in report.files}
+    for r in report.files:
+        r.embedded = 0
+    for i, p in enumerate(passages):
+        if i in todo:
+            by_name[Path(doc_by_id[p.doc_id].path).name].embedded += 1
+
+
+def _drop_old_collections(index_dir: Path, url: str, keep: set[str]) -> None:
+    root = builds.builds_dir(index_dir)
+    for d in root.iterdir() if root.is_dir() else []:
+        if d.name not in keep:
+            VectorStore.drop(None, d.name, url)
+
+
+def _document_json(d: Document) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "path": d.path,
+        "sha256": d.sha256,
+        "title": d.display_title,
+        "byline": d.byline,
+        "text": d.raw,
+        "sections": [{"heading": s.heading, "start": s.start, "end": s.end} for s in d.sections],
+        # Table rows with their header cells, so an answer can spell a row out.
+        "table_rows": [[b.start, b.end, list(b.header)] for b in d.blocks if b.kind == "table_row"],
+    }
+
+
+def ensure_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, **kw: Any) -> bool:
+    """Build the index if none is published; True when a build ran."""
+    if builds.current_build_id(index_dir) is not None:
+        return False
+    build_index(seeds_dir, index_dir, embedder, **kw)
+    return True

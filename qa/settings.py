@@ -1,0 +1,69 @@
+"""Runtime settings: one frozen dataclass, filled from defaults < environment (QA_*) < CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob has one name: env `QA_TOP_K`, CLI `--top-k`, code `top_k`."""
+
+    seeds_dir: Path = _setting(PROJECT_ROOT / "seeds", "folder of the corpus's .txt articles")
+    index_dir: Path = _setting(PROJECT_ROOT / "index", "folder holding the built indexes")
+    top_k: int = _setting(5, "how many citations an answer carries")
+    min_score: float = _setting(
+        0.5, "answerability threshold on the top passage's support score (0..1)"
+    )
+    host: str = _setting("127.0.0.1", "address the web server listens on")
+    port: int = _setting(8000, "port the web server listens on")
+    threads: int = _setting(8, "worker threads of the web server")
+    rate_limit: int = _setting(120, "requests per minute per client on /api (0 disables)")
+    feedback_db: Path = _setting(
+        PROJECT_ROOT / "index" / "feedback.sqlite3", "SQLite file that stores user feedback"
+    )
+    chroma_url: str = _setting("", "a Chroma server URL; empty means the embedded store")
+    max_passage_chars: int = _setting(1200, "hard limit on a passage's length in characters")
+    max_passage_tokens: int = _setting(220, "target limit on a passage's length in tokens")
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then `QA_<NAME>` variables, then explicit (non-None) overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"QA_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw, type(f.default))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name in ("seeds_dir", "index_dir", "feedback_db"):
+            if name in values:
+                values[name] = Path(values[name]).expanduser()
+        if "index_dir" in values and "feedback_db" not in values:
+            values["feedback_db"] = values["index_dir"] / "feedback.sqlite3"
+        return replace(cls(), **values)
+
+
+def _coerce(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        if issubclass(kind, Path):
+            return Path(raw)
+        return kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"QA_{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(env name, default, help) for every setting: the README's configuration table."""
+    return [(f"QA_{f.name.upper()}", str(f.default), f.metadata["help"]) for f in fields(Settings)]

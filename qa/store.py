@@ -1,0 +1,131 @@
+"""The vector store: the only module that imports chromadb.
+
+One collection per build. Embedded (a directory inside the build) by default, or a Chroma server
+when a URL is configured. Chroma's default embedding function is never used: vectors always come
+from our embedder, and queries always pass `query_embeddings`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+# Chroma's telemetry must stay off on these machines (no network, and no reason to send any).
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+# Approximate search must not silently miss true neighbours: these HNSW settings keep
+# recall@10 against exact search near 1.0 up to 100,000 vectors (see `qa bench`).
+HNSW_CONFIG = {"space": "cosine", "ef_construction": 200, "max_neighbors": 32, "ef_search": 400}
+ADD_BATCH = 4000
+
+
+class StoreError(RuntimeError):
+    """The vector store cannot be opened or queried; the message says why."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One nearest neighbour: the passage row and its cosine similarity."""
+
+    row: int
+    similarity: float
+
+
+def _chroma_settings() -> Any:
+    from chromadb.config import Settings as ChromaSettings
+
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def _client(path: Path | None, url: str) -> Any:
+    import chromadb
+
+    if url:
+        parts = urlparse(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StoreError(f"QA_CHROMA_URL {url!r} is not an http(s)://HOST:PORT URL")
+        return chromadb.HttpClient(
+            host=parts.hostname,
+            port=parts.port or (443 if parts.scheme == "https" else 80),
+            ssl=parts.scheme == "https",
+            settings=_chroma_settings(),
+        )
+    assert path is not None
+    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+
+
+def collection_name(build_id: str) -> str:
+    """Chroma collection name for a build (3-512 chars of [a-zA-Z0-9._-])."""
+    return f"qa-{build_id}"
+
+
+class VectorStore:
+    """A Chroma collection of passage vectors, keyed by their row number in the build."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+        self._lock = threading.Lock()
+
+    @classmethod
+    def create(cls, path: Path | None, build_id: str, url: str = "") -> VectorStore:
+        """Create the (empty) collection of a new build."""
+        client = _client(path, url)
+        name = collection_name(build_id)
+        try:
+            client.delete_collection(name)
+        except Exception:
+            pass
+        col = client.create_collection(
+            name=name, configuration={"hnsw": dict(HNSW_CONFIG)}, embedding_function=None
+        )
+        return cls(col)
+
+    @classmethod
+    def open(cls, path: Path | None, build_id: str, url: str = "") -> VectorStore:
+        """Open a build's collection for queries."""
+        try:
+            client = _client(path, url)
+            col = client.get_collection(collection_name(build_id), embedding_function=None)
+        except StoreError:
+            raise
+        except Exception as exc:
+            where = url or str(path)
+            raise StoreError(f"cannot open the vector store at {where}: {exc}") from exc
+        return cls(col)
+
+    @staticmethod
+    def drop(path: Path | None, build_id: str, url: str = "") -> None:
+        """Delete a build's collection (used to clean up old builds on a server)."""
+        try:
+            _client(path, url).delete_collection(collection_name(build_id))
+        except Exception:
+            pass
+
+    def add(self, vectors: np.ndarray, first_row: int = 0) -> None:
+        """Add vectors; row i of `vectors` gets id `first_row + i`."""
+        for i in range(0, len(vectors), ADD_BATCH):
+            chunk = vectors[i : i + ADD_BATCH]
+            ids = [str(first_row + i + j) for j in range(len(chunk))]
+            self._collection.add(ids=ids, embeddings=chunk.astype(np.float32))
+
+    def count(self) -> int:
+        """Number of vectors stored."""
+        return int(self._collection.count())
+
+    def query(self, vector: np.ndarray, k: int) -> list[Hit]:
+        """The k nearest rows to `vector` by cosine similarity, best first."""
+        k = max(1, min(k, self.count()))
+        with self._lock:
+            res = self._collection.query(
+                query_embeddings=[vector.astype(np.float32)], n_results=k, include=["distances"]
+            )
+        ids: Sequence[str] = res["ids"][0]
+        dists: Sequence[float] = res["distances"][0]
+        return [Hit(int(i), 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
