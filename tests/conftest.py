@@ -1,0 +1,106 @@
+"""Shared fixtures: the real bundled model and a real index of seeds/, built once per session.
+
+A tiny deterministic fake embedder is offered for unit tests that need speed, not meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from qa.embedding import Embedder, default_embedder
+from qa.indexing import build_index
+from qa.service import QAService
+from qa.settings import PROJECT_ROOT, Settings
+from qa.text import words
+
+SEEDS = PROJECT_ROOT / "seeds"
+
+
+class FakeEmbedder:
+    """Hashed bag of words: fast, deterministic, and similar texts get similar vectors."""
+
+    name = "fake-bow"
+    dim = 64
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def encode(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        self.calls.append(len(texts))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in words(t) or ["<empty>"]:
+                h = int(hashlib.md5(w.encode()).hexdigest(), 16)
+                out[i, h % self.dim] += 1.0
+            out[i] /= np.linalg.norm(out[i])
+        if progress:
+            progress(len(texts))
+        return out
+
+
+class CountingEmbedder:
+    """Wraps a real embedder and records how many texts it was asked to embed."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+        self.embedded = 0
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None):  # type: ignore[no-untyped-def]
+        self.embedded += len(texts)
+        return self.inner.encode(texts, progress)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real bundled all-MiniLM-L6-v2."""
+    return default_embedder()
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture(scope="session")
+def seeds_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of seeds/ (tests must never touch the real corpus)."""
+    d = tmp_path_factory.mktemp("seeds")
+    for p in SEEDS.glob("*.txt"):
+        shutil.copy2(p, d / p.name)
+    return d
+
+
+@pytest.fixture(scope="session")
+def built_index(
+    tmp_path_factory: pytest.TempPathFactory, seeds_copy: Path, embedder: Embedder
+) -> Settings:
+    """Settings pointing at a real index of the seeds, built once with the real model."""
+    index_dir = tmp_path_factory.mktemp("index")
+    build_index(seeds_copy, index_dir, embedder)
+    return Settings.from_env(env={}, seeds_dir=seeds_copy, index_dir=index_dir)
+
+
+@pytest.fixture(scope="session")
+def service(built_index: Settings, embedder: Embedder) -> QAService:
+    """A QAService over the session index."""
+    svc = QAService(built_index, embedder)
+    svc.ready()
+    return svc
+
+
+def make_counting(embedder: Embedder) -> CountingEmbedder:
+    return CountingEmbedder(embedder)
