@@ -22,6 +22,8 @@
 
   const reduceMotion = window.matchMedia('(prefers-reduced-motion: reduce)');
   const narrowScreen = window.matchMedia('(max-width: 799.98px)');
+  // On touch devices, focusing the textarea pops up the keyboard over the answer: don't do it unasked.
+  const finePointer = window.matchMedia('(hover: hover) and (pointer: fine)');
 
   const dom = {};
   const state = {
@@ -767,6 +769,13 @@
     );
   }
 
+  function resetButton(btn) {
+    const label = btn.querySelector('.btn-text');
+    clearTimeout(Number(btn.dataset.timer || 0));
+    if (label && btn.dataset.label) label.textContent = btn.dataset.label;
+    btn.classList.remove('flashed');
+  }
+
   /* ------------------------------------------------------------------ *
    * Toast
    * ------------------------------------------------------------------ */
@@ -926,8 +935,8 @@
     const fits = node.offsetHeight + qNode.offsetHeight + 40 < scroller.clientHeight;
     if (fits) scroller.scrollTo({ top: scroller.scrollHeight, behavior: scrollBehavior() });
     else qNode.scrollIntoView({ behavior: scrollBehavior(), block: 'start' });
-    if (!dom.sourcePanel.contains(document.activeElement) || dom.sourcePanel.hidden) {
-      dom.question.focus({ preventScroll: true });
+    if (dom.sourcePanel.hidden || !dom.sourcePanel.contains(document.activeElement)) {
+      if (finePointer.matches) dom.question.focus({ preventScroll: true });
     }
   }
 
@@ -1107,6 +1116,7 @@
     dom.permalink.href = path;
     dom.permalink.textContent = location.origin + path;
     dom.panelJump.hidden = true;
+    resetButton(dom.panelCopy);
 
     const wasHidden = dom.sourcePanel.hidden;
     dom.sourcePanel.hidden = false;
@@ -1450,7 +1460,7 @@
     showHint(null);
     dom.scroller.scrollTop = dom.scroller.scrollHeight;
     routeFromLocation(true);
-    if (!state.panel) dom.question.focus({ preventScroll: true });
+    if (!state.panel && finePointer.matches) dom.question.focus({ preventScroll: true });
   }
 
   // Exposed for tests and debugging only (pure helper, no side effects).
