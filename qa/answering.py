@@ -89,10 +89,10 @@ def support_score(question: str, top: Candidate, index: OpenIndex) -> float:
 def _highlights(c: Candidate) -> tuple[tuple[int, int], ...]:
     if not c.sentences:
         return ((c.passage.start, c.passage.end),)
-    best_i, best, _ = c.sentences[0]
+    best_i, best, _, _ = c.sentences[0]
     chosen = [best_i]
-    for i, sim, _ in c.sentences[1:MAX_ANSWER_SENTENCES]:
-        if sim >= best * SECOND_SENTENCE_RATIO and abs(i - best_i) == 1:
+    for i, sim, _, question in c.sentences[1:MAX_ANSWER_SENTENCES]:
+        if not question and sim >= best * SECOND_SENTENCE_RATIO and abs(i - best_i) == 1:
             chosen.append(i)
     return tuple(sorted(c.passage.sentences[i] for i in chosen))
 

@@ -7,6 +7,7 @@ memory except the HNSW search, so a query costs one embedding plus a few small m
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,33 @@ _STOP = frozenset(
 )
 
 
+_MONTHS = "january february march april may june july august september october november december"
+_DATE = re.compile(
+    r"\b(?:1[89]\d\d|20\d\d)\b|\b(?:" + "|".join(_MONTHS.split()) + r")\b", re.IGNORECASE
+)
+_NUMBER = re.compile(
+    r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"first|second|third|fourth|fifth|dozens?|hundreds?|thousands?|millions?|"
+    r"billions?)\b",
+    re.IGNORECASE,
+)
+_ASKS_DATE = re.compile(r"^\s*(?:when\b|(?:in |since )?what (?:year|month|date|day)\b)", re.I)
+_ASKS_NUMBER = re.compile(
+    r"^\s*(?:how (?:many|much|long|old)\b|what (?:number|percentage)\b)", re.I
+)
+# Bonus for a sentence that holds the kind of thing the question asks for (a date for "when").
+ANSWER_TYPE_BONUS = 0.12
+
+
+def answer_type(question: str) -> re.Pattern[str] | None:
+    """What a sentence must contain to answer the question's form ("when" -> a date), if any."""
+    if _ASKS_DATE.search(question):
+        return _DATE
+    if _ASKS_NUMBER.search(question):
+        return _NUMBER
+    return None
+
+
 def content_terms(text: str) -> set[str]:
     """Stemmed content words of `text` (stop words dropped), for overlap scores."""
     return set(_stem([w for w in words(text) if w not in _STOP and len(w) > 1]))
@@ -153,8 +181,8 @@ class Candidate:
     score: float
     dense: float
     lexical: float
-    # Best (sentence index within passage, similarity, term overlap), best first.
-    sentences: tuple[tuple[int, float, float], ...]
+    # (sentence index within passage, score, term overlap, is a question), best first.
+    sentences: tuple[tuple[int, float, float, bool], ...]
 
     @property
     def best_sentence(self) -> float:
@@ -233,11 +261,12 @@ class OpenIndex:
         rows = sorted({h.row for h in hits if 0 <= h.row < n} | {int(r) for r in top_lex})
         max_bm25 = float(bm25.max()) if bm25.size else 0.0
         q_terms = content_terms(question)
+        wanted = answer_type(question)
         out = []
         for row in rows:
             dense = float(self.vectors[row] @ qvec)
             lexical = float(bm25[row]) / max_bm25 if max_bm25 > 0 else 0.0
-            sents = self._score_sentences(row, qvec, q_terms)
+            sents = self._score_sentences(row, qvec, q_terms, wanted)
             best = sents[0][1] if sents else dense
             score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lexical
             out.append(Candidate(row, self.passages[row], score, dense, lexical, sents))
@@ -245,8 +274,8 @@ class OpenIndex:
         return out[:limit]
 
     def _score_sentences(
-        self, row: int, qvec: np.ndarray, q_terms: set[str]
-    ) -> tuple[tuple[int, float, float], ...]:
+        self, row: int, qvec: np.ndarray, q_terms: set[str], wanted: re.Pattern[str] | None
+    ) -> tuple[tuple[int, float, float, bool], ...]:
         a, b = self.sentence_offsets[row], self.sentence_offsets[row + 1]
         if a == b:
             return ()
@@ -257,8 +286,12 @@ class OpenIndex:
         for i, sim in enumerate(sims):
             s, e = p.sentences[i]
             overlap = len(q_terms & self.sentence_terms[row][i]) / len(q_terms) if q_terms else 0.0
-            # A question is never the answer to itself: FAQ questions stay unhighlighted.
-            penalty = 0.3 if text[s:e].rstrip().endswith("?") else 0.0
-            scored.append((i, float(sim) + 0.15 * overlap - penalty, overlap))
-        scored.sort(key=lambda t: -t[1])
+            # A question is never the answer to itself: FAQ questions rank after every
+            # statement, so the highlight lands on the answer.
+            is_question = text[s:e].rstrip().endswith("?")
+            score = float(sim) + 0.15 * overlap
+            if wanted is not None and wanted.search(text, s, e):
+                score += ANSWER_TYPE_BONUS
+            scored.append((i, score, overlap, is_question))
+        scored.sort(key=lambda t: (t[3], -t[1]))
         return tuple(scored)

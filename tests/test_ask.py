@@ -1,0 +1,185 @@
+"""End to end on the real model and a real Chroma: questions in, verified citations out."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qa.corpus import FAQ_ANSWER, FAQ_QUESTION, load_document
+from qa.service import QAService, QuestionError
+from qa.settings import Settings
+from qa.text import fold
+
+# (question in a reader's words, a phrase the first citation must contain)
+OWN_QUESTIONS = [
+    ("Where did Rubio and Lavrov meet?", "in Malaysia"),
+    ("What did Pete Hegseth say about Ukraine joining NATO?", "may not be granted NATO membership"),
+    ("Which country gives refugee support in the multilateral table?", "Poland | Humanitarian Aid"),
+    ("When did Russia launch its full-scale invasion of Ukraine?", "February 2022"),
+    ("What did the former CIA Moscow station chief say?", "closer to the beginning"),
+    ("When was Trump re-elected?", "November 5, 2024"),
+    ("Which summit between Trump and Putin caused controversy?", "Helsinki in 2018"),
+    ("What is mutually assured destruction?", "complete annihilation"),
+    ("What happened to an SBU officer in Kyiv?", "shooting of an SBU"),
+    ("How have sanctions affected Russian troop morale?", "Troop Morale"),
+    ("Which arms control treaty is under threat?", "New START"),
+    ("What does the EU do about the war in Ukraine?", "imposed sanctions on Russia"),
+]
+
+
+@pytest.mark.parametrize(("question", "phrase"), OWN_QUESTIONS)
+def test_own_questions_cite_the_answer_first(
+    service: QAService, question: str, phrase: str
+) -> None:
+    answer = service.ask(question)
+    assert answer.answerable, answer.support
+    first = answer.citations[0]
+    assert fold(phrase) in fold(first.text), (question, first.section)
+
+
+def _faq_pairs(seeds: Path) -> list[tuple[str, str, str]]:
+    pairs = []
+    for path in sorted(seeds.glob("*.txt")):
+        doc = load_document(path)
+        blocks = list(doc.blocks)
+        for q, a in itertools.pairwise(blocks):
+            if q.kind == FAQ_QUESTION and a.kind == FAQ_ANSWER:
+                pairs.append((doc.id, doc.text(q).removeprefix("Question: "), doc.text(a)))
+    return pairs
+
+
+def test_articles_own_faq_questions_get_their_answer_first(
+    service: QAService, built_index: Settings
+) -> None:
+    pairs = _faq_pairs(built_index.seeds_dir)
+    assert len(pairs) == 14  # 5 + 3 + 3 (repeated) + 3
+    for doc_id, question, answer_text in pairs:
+        answer = service.ask(question)
+        assert answer.answerable, question
+        first = answer.citations[0]
+        locations = [(first.doc_id, first.start, first.end)]
+        locations += [(loc.doc_id, loc.start, loc.end) for loc in first.also_at]
+        assert any(d == doc_id for d, _, _ in locations), question
+        assert fold(answer_text) in fold(first.text), question
+        # The highlight is the answer, not the question.
+        a, b = first.highlights[0]
+        assert fold(first.text[a - first.start : b - first.start]) in fold(answer_text)
+
+
+def test_every_citation_is_exact_and_verified(service: QAService, built_index: Settings) -> None:
+    for question, _ in OWN_QUESTIONS[:6]:
+        answer = service.ask(question, top_k=8)
+        assert 1 <= len(answer.citations) <= 8
+        assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+        for c in answer.citations:
+            raw = (built_index.seeds_dir / f"{c.doc_id}.txt").read_text(encoding="utf-8")
+            assert raw[c.start : c.end] == c.text
+            assert all(c.start <= a < b <= c.end for a, b in c.highlights)
+            assert 0.0 <= c.score <= 1.0
+        assert "[1]" in answer.answer
+
+
+def test_duplicate_faq_takes_one_slot(service: QAService) -> None:
+    answer = service.ask("Why are US-Russia relations so strained right now?")
+    starts = [c.text[:40] for c in answer.citations]
+    assert len(starts) == len(set(starts))
+    assert answer.citations[0].also_at
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I bake sourdough bread at home?",
+        "Who won the 2018 FIFA World Cup final?",
+        "What is the boiling point of water on Mount Everest?",
+    ],
+)
+def test_off_topic_questions_are_declared_unanswerable(service: QAService, question: str) -> None:
+    answer = service.ask(question)
+    assert not answer.answerable
+    assert "does not contain" in answer.answer
+    assert answer.citations  # closest passages are still shown, marked insufficient
+
+
+def test_answer_object_matches_the_contract(service: QAService) -> None:
+    d = service.ask("Where did Rubio and Lavrov meet?").to_dict()
+    assert set(d) == {"question", "answerable", "answer", "citations", "timing_ms", "build"}
+    c = d["citations"][0]
+    assert set(c) == {
+        "n",
+        "doc_id",
+        "title",
+        "byline",
+        "section",
+        "start",
+        "end",
+        "text",
+        "highlights",
+        "score",
+        "doc_sha256",
+        "also_at",
+    }
+    assert set(d["timing_ms"]) == {"embed", "retrieve", "total"}
+    json.dumps(d)
+
+
+@pytest.mark.parametrize(
+    ("question", "top_k"),
+    [("", 5), ("   \n", 5), ("x" * 1001, 5), ("ok?", 0), ("ok?", 21), ("ok?", True)],
+)
+def test_bad_questions_are_refused(service: QAService, question: str, top_k: object) -> None:
+    with pytest.raises(QuestionError):
+        service.ask(question, top_k)  # type: ignore[arg-type]
+
+
+def test_edited_source_file_makes_citations_unverifiable(
+    built_index: Settings, embedder, tmp_path: Path
+) -> None:
+    import shutil
+
+    from qa.indexing import build_index
+
+    seeds = tmp_path / "seeds"
+    shutil.copytree(built_index.seeds_dir, seeds)
+    index = tmp_path / "index"
+    build_index(seeds, index, embedder)
+    svc = QAService(Settings.from_env(env={}, seeds_dir=seeds, index_dir=index), embedder)
+    before = svc.ask("Where did Rubio and Lavrov meet?")
+    assert any(c.doc_id.startswith("000") for c in before.citations)
+    target = seeds / "000_ab687fec20728463.txt"
+    target.write_text("Edited.\n" + target.read_text(encoding="utf-8"), encoding="utf-8")
+    after = svc.ask("Where did Rubio and Lavrov meet?")
+    assert all(not c.doc_id.startswith("000") for c in after.citations)
+
+
+def _qa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "qa", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_cli_ask_json_and_errors(built_index: Settings, tmp_path: Path) -> None:
+    import os
+
+    env = {
+        **os.environ,
+        "QA_INDEX_DIR": str(built_index.index_dir),
+        "QA_SEEDS_DIR": str(built_index.seeds_dir),
+    }
+    ok = _qa("ask", "--json", "-k", "3", "Where did Rubio and Lavrov meet?", env=env)
+    assert ok.returncode == 0, ok.stderr
+    d = json.loads(ok.stdout)
+    assert d["answerable"] and len(d["citations"]) == 3
+
+    empty = _qa("ask", "   ", env=env)
+    assert empty.returncode == 2 and "must not be empty" in empty.stderr
+    assert "Traceback" not in empty.stderr
+
+    missing = _qa("ask", "Where?", env={**env, "QA_INDEX_DIR": str(tmp_path / "none")})
+    assert missing.returncode == 3
+    assert "run `qa index`" in missing.stderr and "Traceback" not in missing.stderr

@@ -1,0 +1,151 @@
+"""Index builds: reuse of unchanged vectors, atomic publish, bad files, locks, damage detection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa import builds
+from qa.indexing import build_index, read_corpus
+from qa.retrieval import OpenIndex
+from qa.settings import PROJECT_ROOT
+from tests.conftest import FakeEmbedder
+
+SEEDS = PROJECT_ROOT / "seeds"
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    d = tmp_path / "seeds"
+    d.mkdir()
+    for p in SEEDS.glob("*.txt"):
+        shutil.copy2(p, d / p.name)
+    return d
+
+
+def test_build_writes_manifest_and_publishes(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    report = build_index(corpus, index, FakeEmbedder())
+    assert builds.current_build_id(index) == report.build_id
+    manifest = json.loads((index / "builds" / report.build_id / "manifest.json").read_text())
+    assert manifest["model"] == "fake-bow" and manifest["dimension"] == 64
+    assert manifest["documents"] == 5 and manifest["passages"] == report.passages
+    assert manifest["chunking"]["max_chars"] == 1200
+    assert len(manifest["corpus_sha256"]) == 64
+    assert [f.status for f in report.files] == ["indexed"] * 5
+    assert all(f.passages > 0 and f.tokens > 0 for f in report.files)
+    opened = OpenIndex(index, report.build_id)
+    assert len(opened.passages) == report.passages == opened.store.count()
+
+
+def test_unchanged_corpus_embeds_nothing_and_one_change_embeds_one_file(
+    corpus: Path, tmp_path: Path
+) -> None:
+    index = tmp_path / "index"
+    emb = FakeEmbedder()
+    first = build_index(corpus, index, emb)
+    assert first.embedded > 0 and first.reused == 0
+
+    second = build_index(corpus, index, emb)
+    assert second.embedded == 0 and second.reused == first.embedded + first.reused
+    assert second.build_id != first.build_id
+
+    target = corpus / "003_cff1df476ef32d7a.txt"
+    target.write_text(
+        target.read_text(encoding="utf-8") + "\nA brand new closing line.", encoding="utf-8"
+    )
+    third = build_index(corpus, index, emb)
+    by_file = {f.name: f.embedded for f in third.files}
+    assert by_file.pop(target.name) >= 1
+    assert set(by_file.values()) == {0}
+
+    (corpus / "004_5ed343157987b097.txt").unlink()
+    fourth = build_index(corpus, index, emb)
+    opened = OpenIndex(index, fourth.build_id)
+    assert "004_5ed343157987b097" not in opened.documents
+    assert all(p.doc_id != "004_5ed343157987b097" for p in opened.passages)
+    assert fourth.embedded == 0
+
+
+class ExplodingEmbedder(FakeEmbedder):
+    def encode(self, texts, progress=None):  # type: ignore[no-untyped-def]
+        raise RuntimeError("model crashed mid-build")
+
+
+def test_failed_build_leaves_previous_serving(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    good = build_index(corpus, index, FakeEmbedder())
+    (corpus / "new.txt").write_text(
+        "Fresh heading\nSomething nobody embedded yet.", encoding="utf-8"
+    )
+    with pytest.raises(RuntimeError, match="crashed"):
+        build_index(corpus, index, ExplodingEmbedder())
+    assert builds.current_build_id(index) == good.build_id
+    OpenIndex(index, good.build_id)  # still opens
+    # The next build cleans up the half-written directory and publishes.
+    again = build_index(corpus, index, FakeEmbedder())
+    assert builds.current_build_id(index) == again.build_id
+    assert all((d / "manifest.json").exists() for d in (index / "builds").iterdir())
+
+
+def test_bad_files_are_skipped_with_reasons(corpus: Path, tmp_path: Path) -> None:
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "latin.txt").write_bytes("Caf\xe9 society and its d\xe9bats.".encode("latin-1"))
+    (corpus / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (corpus / "headings.txt").write_text("Only A Heading\nAnother Heading\n", encoding="utf-8")
+    (corpus / "notes.md").write_text("# not part of the corpus", encoding="utf-8")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("Secret text outside the corpus.", encoding="utf-8")
+    (corpus / "link.txt").symlink_to(outside)
+    (corpus / "huge.txt").write_bytes(b"word " * 4_200_000)
+    docs, reports = read_corpus(corpus)
+    reasons = {r.name: (r.status, r.reason) for r in reports}
+    assert reasons["empty.txt"] == ("skipped", "empty")
+    assert reasons["latin.txt"][1].startswith("not UTF-8")
+    assert (
+        reasons["binary.txt"][1].startswith("not UTF-8") or "not text" in reasons["binary.txt"][1]
+    )
+    assert reasons["headings.txt"] == ("skipped", "no text besides headings")
+    assert reasons["notes.md"] == ("skipped", "not a .txt file")
+    assert "outside" in reasons["link.txt"][1]
+    assert reasons["huge.txt"][1].startswith("too large")
+    assert len(docs) == 5
+
+
+def test_empty_corpus_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "seeds").mkdir()
+    with pytest.raises(builds.IndexUnavailable, match=r"no \.txt article"):
+        build_index(tmp_path / "seeds", tmp_path / "index", FakeEmbedder())
+    with pytest.raises(builds.IndexUnavailable, match="does not exist"):
+        build_index(tmp_path / "nope", tmp_path / "index", FakeEmbedder())
+
+
+def test_damaged_builds_are_reported_not_raised_raw(corpus: Path, tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    report = build_index(corpus, index, FakeEmbedder())
+    files = builds.build_files(index, report.build_id)
+    np.save(files.vectors, np.zeros((3, 64), dtype=np.float32))
+    with pytest.raises(builds.IndexUnavailable, match="damaged"):
+        OpenIndex(index, report.build_id)
+    files.manifest.unlink()
+    with pytest.raises(builds.IndexUnavailable, match="incomplete"):
+        OpenIndex(index, report.build_id)
+    (index / "CURRENT").write_text("garbage\n")
+    with pytest.raises(builds.IndexUnavailable, match="run `qa index`"):
+        builds.current_build_id(index)
+    # A rebuild repairs it.
+    fixed = build_index(corpus, index, FakeEmbedder())
+    assert builds.current_build_id(index) == fixed.build_id
+
+
+def test_second_build_refuses_while_the_lock_is_held(tmp_path: Path) -> None:
+    with (
+        builds.build_lock(tmp_path),
+        pytest.raises(builds.IndexUnavailable, match="another"),
+        builds.build_lock(tmp_path, wait=False),
+    ):
+        pass
