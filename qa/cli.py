@@ -25,6 +25,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         chroma_url=getattr(args, "chroma_url", None),
+        threads=getattr(args, "threads", None),
+        rate_limit=getattr(args, "rate_limit", None),
     )
 
 
@@ -129,6 +131,30 @@ def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
             print(f"qa: {exc}", file=sys.stderr)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the chat page and the JSON API (building the index first if there is none)."""
+    from qa.builds import IndexUnavailable
+    from qa.server import serve
+
+    try:
+        return serve(_settings(args))
+    except IndexUnavailable as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+
+
+def cmd_feedback_export(args: argparse.Namespace) -> int:
+    """Write the collected feedback as evaluation questions (JSON Lines)."""
+    from qa.builds import IndexUnavailable
+    from qa.feedback import FeedbackUnavailable, export_file
+
+    try:
+        summary = export_file(_settings(args), args.out)
+    except (IndexUnavailable, FeedbackUnavailable) as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    print(summary.describe(), file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `qa` command line."""
     p = argparse.ArgumentParser(prog="qa", description=__doc__.splitlines()[0])
@@ -151,6 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-k", "--top-k", type=int, help="number of citations (env QA_TOP_K, default 5)")
     sp.add_argument("--json", action="store_true", help="print the answer object as JSON")
     sp.set_defaults(func=cmd_ask)
+    sp = sub.add_parser("serve", help="serve the chat page and the JSON API")
+    paths(sp)
+    sp.add_argument("--host", help="address to listen on (env QA_HOST, default 127.0.0.1)")
+    sp.add_argument("--port", type=int, help="port to listen on (env QA_PORT, default 8000)")
+    sp.add_argument("--threads", type=int, help="worker threads (env QA_THREADS, default 8)")
+    sp.add_argument(
+        "--rate-limit",
+        type=int,
+        help="requests a minute per client on /api, 0 disables (env QA_RATE_LIMIT, default 120)",
+    )
+    sp.set_defaults(func=cmd_serve)
+
+    sp = sub.add_parser("feedback", help="work with the feedback users gave in the chat page")
+    fsub = sp.add_subparsers(dest="feedback_command", required=True)
+    fp = fsub.add_parser("export", help="write judgements as evaluation questions (JSON Lines)")
+    paths(fp)
+    fp.add_argument("--out", type=Path, help="output file (default: standard output)")
+    fp.set_defaults(func=cmd_feedback_export)
     return p
 
 
