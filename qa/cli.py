@@ -155,6 +155,59 @@ def cmd_feedback_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Measure the system on question sets (the shipped ones by default) and report."""
+    from tqdm import tqdm
+
+    from qa.builds import IndexUnavailable
+    from qa.eval_report import markdown, write_reports
+    from qa.evaluation import ACCEPTED_FILE, QuestionSetError, evaluate, write_accepted
+
+    if args.write_baseline and args.questions:
+        return _fail("--write-baseline records the shipped sets; drop --questions", EXIT_USAGE)
+    s = _settings(args)
+
+    def bar(name: str, total: int) -> Any:
+        return tqdm(
+            total=total, desc=name, unit="q", file=sys.stderr, disable=args.quiet, leave=False
+        )
+
+    try:
+        ev = evaluate(
+            s, args.questions, baseline=args.baseline, calibrate=args.calibrate, progress=bar
+        )
+    except QuestionSetError as exc:
+        for problem in exc.problems:
+            print(f"qa: {problem}", file=sys.stderr)
+        return _fail("question set refused; no question was run", EXIT_USAGE)
+    except IndexUnavailable as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    if args.out:
+        for path in write_reports(ev, args.out):
+            print(f"wrote {path}", file=sys.stderr)
+    if args.write_baseline:
+        write_accepted(ev)
+        print(f"wrote {ACCEPTED_FILE}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(ev.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        sys.stdout.write(markdown(ev))
+    return 0
+
+
+def cmd_faq(args: argparse.Namespace) -> int:
+    """Write the question set made of the articles' own FAQ sections."""
+    from qa.faq import faq_jsonl
+
+    text = faq_jsonl(_settings(args).seeds_dir)
+    if args.out:
+        args.out.write_bytes(text.encode("utf-8"))
+        print(f"wrote {text.count(chr(10))} questions to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(text.encode("utf-8"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `qa` command line."""
     p = argparse.ArgumentParser(prog="qa", description=__doc__.splitlines()[0])
@@ -177,6 +230,38 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-k", "--top-k", type=int, help="number of citations (env QA_TOP_K, default 5)")
     sp.add_argument("--json", action="store_true", help="print the answer object as JSON")
     sp.set_defaults(func=cmd_ask)
+
+    sp = sub.add_parser("eval", help="measure answer quality on question sets and report")
+    paths(sp)
+    sp.add_argument(
+        "--questions",
+        type=Path,
+        nargs="+",
+        action="extend",
+        metavar="FILE",
+        help="question set files (JSON Lines; default: the shipped sets in tests/questions/)",
+    )
+    sp.add_argument("-k", "--top-k", type=int, help="citations per answer (env QA_TOP_K)")
+    sp.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    sp.add_argument("--out", type=Path, metavar="DIR", help="also write report.json/.md/.png here")
+    sp.add_argument(
+        "--baseline", action="store_true", help="also score a tutorial pipeline, side by side"
+    )
+    sp.add_argument(
+        "--calibrate", action="store_true", help="sweep the answerability threshold on support"
+    )
+    sp.add_argument(
+        "--write-baseline",
+        action="store_true",
+        help="record these metrics as the accepted ones (tests/questions/baseline.json)",
+    )
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sp.set_defaults(func=cmd_eval)
+
+    sp = sub.add_parser("faq", help="generate the question set of the articles' FAQ sections")
+    paths(sp)
+    sp.add_argument("--out", type=Path, metavar="FILE", help="output file (default: stdout)")
+    sp.set_defaults(func=cmd_faq)
     sp = sub.add_parser("serve", help="serve the chat page and the JSON API")
     paths(sp)
     sp.add_argument("--host", help="address to listen on (env QA_HOST, default 127.0.0.1)")

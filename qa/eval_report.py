@@ -1,0 +1,165 @@
+"""An Evaluation rendered for people: a Markdown report (printed and saved) and a bar chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from qa.evaluation import METRICS, Evaluation, Judged
+
+RATE_METRICS = tuple(m for m in METRICS if not m.endswith("_ms"))
+SNIPPET_CHARS = 80
+
+
+def _fmt(name: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if name.endswith("_ms") else f"{value:.3f}"
+
+
+def metrics_table(ev: Evaluation) -> str:
+    """Metrics per set and overall, the baseline's beside the system's when it was run."""
+    system = ev.metrics()
+    base = ev.metrics(ev.baseline) if ev.baseline is not None else None
+    columns: list[tuple[str, dict[str, Any]]] = []
+    for name in [*ev.sets, "overall"]:
+        sys_m = system["metrics"] if name == "overall" else system["sets"][name]
+        columns.append((name, sys_m))
+        if base is not None:
+            columns.append(
+                (f"{name} (baseline)", base["metrics"] if name == "overall" else base["sets"][name])
+            )
+    lines = [
+        "| metric | " + " | ".join(c for c, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for m in METRICS:
+        lines.append(f"| {m} | " + " | ".join(_fmt(m, v[m]) for _, v in columns) + " |")
+    return "\n".join(lines)
+
+
+def _cited_line(j: Judged) -> str:
+    if not j.outcome.cited:
+        return "nothing cited"
+    c = j.outcome.cited[0]
+    text = " ".join(c.highlight_text.split())
+    if len(text) > SNIPPET_CHARS:
+        text = text[: SNIPPET_CHARS - 1] + "…"
+    return f"cited first: {c.doc_id} § {c.section[:60]}: “{text}”"
+
+
+def failures_section(ev: Evaluation) -> str:
+    """Every failed question, its diagnosis and what was cited first instead."""
+    fails = ev.failures()
+    lines = [f"## Failed questions ({len(fails)} of {len(ev.system)})", ""]
+    for j, why in fails:
+        q = j.question
+        lines.append(f"- `{q.id}` ({q.set}) {q.question}")
+        lines.append(f"  - {why}")
+        lines.append(f"  - {_cited_line(j)}")
+    if not fails:
+        lines.append("None.")
+    return "\n".join(lines)
+
+
+def calibration_section(ev: Evaluation) -> str:
+    """The threshold sweep (every 0.05, the best and the current threshold)."""
+    cal = ev.calibration
+    if cal is None:
+        return ""
+    b = cal.best
+    current = min(cal.points, key=lambda p: abs(p.threshold - ev.min_score))
+    tied = f"{cal.tied[0]:.2f}–{cal.tied[-1]:.2f}" if len(cal.tied) > 1 else f"{b.threshold:.2f}"
+    lines = [
+        "## Calibration of the answerability threshold (on `Answer.support`)",
+        "",
+        f"Best no-answer F1 {b.f1:.3f} at threshold **{b.threshold:.2f}** "
+        f"(precision {b.precision:.3f}, recall {b.recall:.3f}, {b.declared} declared unanswerable; "
+        f"thresholds reaching it: {tied}). Current min_score {ev.min_score:.2f}: "
+        f"precision {current.precision:.3f}, recall {current.recall:.3f}, F1 {current.f1:.3f}.",
+        "",
+        "| threshold | precision | recall | F1 | declared |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for p in cal.points:
+        mark = {b.threshold: " (best)", current.threshold: " (current)"}.get(p.threshold, "")
+        if round(p.threshold * 100) % 5 == 0 or mark:
+            lines.append(
+                f"| {p.threshold:.2f}{mark} | {p.precision:.3f} | {p.recall:.3f} | "
+                f"{p.f1:.3f} | {p.declared} |"
+            )
+    return "\n".join(lines)
+
+
+def markdown(ev: Evaluation) -> str:
+    """The whole report."""
+    counts = ev.counts()
+    sets = ", ".join(
+        f"{s} ({counts[s]['questions']}, {counts[s]['answerable']} answerable)" for s in ev.sets
+    )
+    head = [
+        "# qa eval",
+        "",
+        f"{counts['overall']['questions']} questions in {len(ev.sets)} set(s): {sets}. "
+        f"top_k {ev.top_k}, min_score {ev.min_score:.2f}"
+        + (f", build {ev.extra['build']}" if ev.extra.get("build") else "")
+        + ".",
+        "",
+        metrics_table(ev),
+    ]
+    gate = ev.extra.get("gate")
+    if gate is not None:
+        verdict = "pass" if not gate["regressions"] else "FAIL: " + "; ".join(gate["regressions"])
+        head += ["", f"Regression gate against {gate['accepted']}: {verdict}."]
+    parts = ["\n".join(head), failures_section(ev)]
+    if ev.calibration is not None:
+        parts.append(calibration_section(ev))
+    return "\n\n".join(parts) + "\n"
+
+
+def plot(ev: Evaluation, path: Path) -> None:
+    """Bars per metric, system beside baseline (overall), and the latency percentiles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    system = ev.metrics()["metrics"]
+    base = ev.metrics(ev.baseline)["metrics"] if ev.baseline is not None else None
+    fig, (ax, lat) = plt.subplots(
+        1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [4, 1]}, layout="constrained"
+    )
+    xs = range(len(RATE_METRICS))
+    width = 0.4 if base is not None else 0.7
+    runs = [("system", system, "#1f6feb")]
+    if base is not None:
+        runs.append(("baseline", base, "#bbbbbb"))
+    for i, (label, values, colour) in enumerate(runs):
+        offset = (i - (len(runs) - 1) / 2) * width
+        ys = [values[m] or 0.0 for m in RATE_METRICS]
+        bars = ax.bar([x + offset for x in xs], ys, width, label=label, color=colour)
+        ax.bar_label(bars, labels=[f"{y:.2f}" for y in ys], fontsize=7, padding=1)
+        lat_ys = [values["p50_ms"] or 0.0, values["p95_ms"] or 0.0]
+        lat_bars = lat.bar([x + offset for x in range(2)], lat_ys, width, color=colour)
+        lat.bar_label(lat_bars, labels=[f"{y:.0f}" for y in lat_ys], fontsize=7, padding=1)
+    ax.set_xticks(list(xs), [m.replace("no_answer_", "no-ans ") for m in RATE_METRICS])
+    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.set_ylim(0, 1.1)
+    ax.set_title(f"qa eval: {len(ev.system)} questions, top_k {ev.top_k}")
+    ax.legend(loc="upper right")
+    lat.set_xticks([0, 1], ["p50", "p95"])
+    lat.set_ylabel("ms per question")
+    lat.set_title("latency")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_reports(ev: Evaluation, out_dir: Path) -> list[Path]:
+    """report.json, report.md and report.png in `out_dir` (created if needed)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "report.png"]
+    paths[0].write_text(json.dumps(ev.to_dict(), indent=1, ensure_ascii=False) + "\n", "utf-8")
+    paths[1].write_text(markdown(ev), encoding="utf-8")
+    plot(ev, paths[2])
+    return paths
