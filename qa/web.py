@@ -82,7 +82,7 @@ def create_app(
         static_url_path="/static",
         template_folder=str(WEB_DIR / "templates"),
     )
-    app.config["MAX_CONTENT_LENGTH"] = schema.MAX_BODY_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = schema.MAX_BODY_BYTES + 1  # see _read_body
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     svc = service or QAService(settings)
@@ -253,7 +253,7 @@ def _read_json(validator: Draft202012Validator) -> dict[str, Any]:
             "unsupported_media_type",
             f"send the body as JSON with Content-Type: application/json (got {got})",
         )
-    data = request.get_data(cache=False)  # 413 from Flask past MAX_CONTENT_LENGTH
+    data = _read_body()
     try:
         body = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -271,6 +271,16 @@ def _read_json(validator: Draft202012Validator) -> dict[str, Any]:
         if isinstance(value, float):  # 5.0 is an integer to JSON Schema; Python wants 5
             body[name] = int(value)
     return body
+
+
+def _read_body() -> bytes:
+    """The raw body, refusing more than MAX_BODY_BYTES even when no Content-Length was sent."""
+    # Werkzeug caps the stream at MAX_CONTENT_LENGTH (one byte more than allowed) by ending it
+    # silently: reading one byte past the limit is what tells a too-large body apart.
+    data = request.stream.read(schema.MAX_BODY_BYTES + 1)
+    if len(data) > schema.MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the body is larger than {schema.MAX_BODY_BYTES} bytes")
+    return data
 
 
 def _error_rank(err: Any) -> tuple[int, str]:
