@@ -19,7 +19,7 @@ MAX_EXAMPLES = 5
 
 _INT = {"type": "integer"}
 _OFFSET = {"type": "integer", "minimum": 0}
-_SPAN = {"type": "array", "prefixItems": [_OFFSET, _OFFSET], "minItems": 2, "maxItems": 2}
+_SPAN = {"type": "array", "items": _OFFSET, "minItems": 2, "maxItems": 2}
 
 QUESTION = {
     "type": "string",
