@@ -137,6 +137,9 @@ def load_question_sets(paths: Sequence[Path], documents: Mapping[str, str]) -> l
     seen_names: dict[str, Path] = {}
     for path in paths:
         name = path.stem
+        if name == "overall":
+            problems.append(f"{path}: 'overall' is reserved for all sets together; rename the file")
+            continue
         if name in seen_names:
             problems.append(
                 f"{path}: a set named {name!r} is already loaded from {seen_names[name]}"

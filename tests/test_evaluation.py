@@ -338,6 +338,12 @@ def test_empty_and_missing_files_are_refused(tmp_path: Path) -> None:
         load_question_sets([empty], DOCS)
     with pytest.raises(QuestionSetError, match="no such file"):
         load_question_sets([tmp_path / "missing.jsonl"], DOCS)
+    with pytest.raises(QuestionSetError, match="'overall' is reserved"):
+        load_question_sets([_write(tmp_path, [_line()], "overall.jsonl")], DOCS)
+    (tmp_path / "other").mkdir()
+    twins = [_write(tmp_path, [_line()]), _write(tmp_path / "other", [_line()])]
+    with pytest.raises(QuestionSetError, match="already loaded"):
+        load_question_sets(twins, DOCS)
 
 
 def test_question_length_limit_is_the_services() -> None:
