@@ -11,12 +11,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from qa.chunking import Location
-from qa.retrieval import Candidate, OpenIndex, content_terms
+from qa.retrieval import Candidate, OpenIndex
 
 NOT_FOUND = "The corpus does not contain an answer to this question."
 # An extra answer sentence must score at least this share of the best one.
 SECOND_SENTENCE_RATIO = 0.92
 MAX_ANSWER_SENTENCES = 2
+# Support lost when the question asks for a date, number or place the passage lacks.
+TYPE_MISMATCH_PENALTY = 0.3
+# A best sentence this short (a list term, a fragment) is extended with the next one.
+SHORT_SENTENCE_WORDS = 6
 
 
 @dataclass(frozen=True)
@@ -72,17 +76,15 @@ class Answer:
 def support_score(question: str, top: Candidate, index: OpenIndex) -> float:
     """How well the top passage supports an answer, in 0..1.
 
-    Mixes the best sentence's similarity with the share of the question's content words that
-    the passage contains: a close paraphrase of an answerable question scores high on the first,
-    while a plausible question about something the corpus never mentions loses on the second.
+    Mixes the best sentence's similarity, the passage's similarity and the share of the
+    question's content words (weighted by rarity) the passage contains: a close paraphrase of an
+    answerable question scores high on the first two, while a plausible question about something
+    the corpus never mentions loses on the third. A question whose form asks for a date, number
+    or place is not supported by a passage that holds none.
     """
-    q_terms = content_terms(question)
-    if q_terms:
-        p_terms = set().union(*index.sentence_terms[top.row]) if top.sentences else set()
-        coverage = len(q_terms & p_terms) / len(q_terms)
-    else:
-        coverage = 0.0
-    value = 0.6 * top.best_sentence + 0.25 * top.dense + 0.15 * coverage
+    value = 0.55 * top.best_sentence + 0.25 * top.dense + 0.2 * top.coverage
+    if top.type_match is False:
+        value -= TYPE_MISMATCH_PENALTY
     return max(0.0, min(1.0, value))
 
 
@@ -91,9 +93,18 @@ def _highlights(c: Candidate) -> tuple[tuple[int, int], ...]:
         return ((c.passage.start, c.passage.end),)
     best_i, best, _, _ = c.sentences[0]
     chosen = [best_i]
-    for i, sim, _, question in c.sentences[1:MAX_ANSWER_SENTENCES]:
-        if not question and sim >= best * SECOND_SENTENCE_RATIO and abs(i - best_i) == 1:
+    for i, sim, _, muted in c.sentences[1:MAX_ANSWER_SENTENCES]:
+        if not muted and sim >= best * SECOND_SENTENCE_RATIO and abs(i - best_i) == 1:
             chosen.append(i)
+    spans = c.passage.sentences
+    a, b = spans[best_i]
+    if (
+        len(chosen) == 1
+        and best_i + 1 < len(spans)
+        and len(c.passage.text[a - c.passage.start : b - c.passage.start].split())
+        <= SHORT_SENTENCE_WORDS
+    ):
+        chosen.append(best_i + 1)
     return tuple(sorted(c.passage.sentences[i] for i in chosen))
 
 

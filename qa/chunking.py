@@ -10,7 +10,6 @@ every location.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field, replace
 
@@ -78,10 +77,6 @@ class Passage:
         parts = [self.section, self.context, self.text]
         return "\n".join(p for p in parts if p)
 
-    def content_key(self, model: str) -> str:
-        """Hash of what the vector depends on, to reuse embeddings across builds."""
-        return hashlib.sha256(f"{model}\x00{self.search_text}".encode()).hexdigest()
-
 
 @dataclass
 class _Unit:
@@ -103,6 +98,9 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
     """Cut one document into passages, in document order."""
     settings = settings or ChunkSettings()
     passages: list[Passage] = []
+    meta = _meta_passage(doc)
+    if meta is not None:
+        passages.append(meta)
     for section_units in _sections_of_units(doc):
         passages.extend(_pack_section(doc, section_units, settings))
     return passages
@@ -112,6 +110,46 @@ def chunk_corpus(docs: list[Document], settings: ChunkSettings | None = None) ->
     """Chunk every document, then merge near-duplicate passages across the corpus."""
     settings = settings or ChunkSettings()
     return merge_duplicates([p for d in docs for p in chunk_document(d, settings)])
+
+
+META_SECTION = "About this article"
+
+
+def _meta_passage(doc: Document) -> Passage | None:
+    """The title and byline lines as a passage of their own, for "who wrote ..." questions.
+
+    Its search text lists the article's headings, so "who wrote the piece with the SWOT
+    analysis" finds it; retrieval only considers it for questions about authorship.
+    """
+    lines = []
+    pos = 0
+    for line in doc.raw.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped and stripped in (doc.title, f"By {doc.byline}" if doc.byline else None):
+            a = pos + line.index(stripped)
+            lines.append((a, a + len(stripped)))
+        pos += len(line)
+        if len(lines) == 2 or pos > 2000:
+            break
+    if not lines or doc.byline is None:
+        return None
+    if any(lines[0][0] < bl.start < lines[-1][1] for bl in doc.blocks):
+        lines = lines[-1:]  # something stands between title and byline: the byline alone
+    a, b = lines[0][0], lines[-1][1]
+    headings = [doc.text(bl) for bl in doc.blocks if bl.kind == HEADING]
+    context = f"Article written by {doc.byline}. Sections: " + "; ".join(headings)
+    text = doc.raw[a:b]
+    return Passage(
+        doc_id=doc.id,
+        section=META_SECTION,
+        start=a,
+        end=b,
+        text=text,
+        tokens=count_tokens(text),
+        sentences=tuple(lines),
+        kind="meta",
+        context=context,
+    )
 
 
 def _sections_of_units(doc: Document) -> list[list[_Unit]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,14 @@ import numpy as np
 
 from qa import builds
 from qa.chunking import ChunkSettings, Passage, chunk_document, merge_duplicates
-from qa.corpus import CorpusFileError, Document, decode_article, parse_document, sha256_bytes
+from qa.corpus import (
+    CorpusFileError,
+    Document,
+    decode_article,
+    parse_document,
+    sha256_bytes,
+    table_row_text,
+)
 from qa.embedding import Embedder
 from qa.lexical import LexicalIndex
 from qa.store import VectorStore
@@ -141,8 +149,35 @@ def _key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()
 
 
+_ANAPHOR = re.compile(
+    r"(?:He|She|His|Her|They|Their|Them|It|Its|This|These|Those|That|Such|"
+    r"The (?:two|latter|former))\b"
+)
+
+
 def _sentence_texts(doc_by_id: dict[str, Document], passages: list[Passage]) -> list[str]:
-    return [doc_by_id[p.doc_id].raw[a:b] for p in passages for a, b in p.sentences]
+    """What each sentence's vector is made from: its text, a table row spelled out with its
+    header ("Country: Poland; Contribution: Refugee Support") so the row keeps its meaning."""
+    rows = {
+        (d.id, b.start): b for d in doc_by_id.values() for b in d.blocks if b.kind == "table_row"
+    }
+    out = []
+    for p in passages:
+        raw = doc_by_id[p.doc_id].raw
+        prev = ""
+        for a, b in p.sentences:
+            row = rows.get((p.doc_id, a))
+            text = table_row_text(row, raw[a:b]) if row is not None else raw[a:b]
+            # "His approach is firm": a sentence that opens with a pronoun is embedded with the
+            # one before it, so it still knows who "his" is.
+            out.append(f"{prev} {text}" if prev and _ANAPHOR.match(text) else text)
+            prev = text
+    return out
+
+
+def lexical_text(p: Passage, doc: Document) -> str:
+    """What BM25 indexes: the search text plus the byline, so "the Vance article" matches."""
+    return f"{p.search_text}\nBy {doc.byline}" if doc.byline else p.search_text
 
 
 def build_index(
@@ -220,7 +255,9 @@ def build_index(
                 f.write(json.dumps(builds.passage_to_json(p), ensure_ascii=False) + "\n")
         builds.write_json(files.documents, [_document_json(d) for d in docs])
         progress("writing", 1, 3)
-        LexicalIndex.build([p.search_text for p in passages]).save(files.bm25)
+        LexicalIndex.build([lexical_text(p, doc_by_id[p.doc_id]) for p in passages]).save(
+            files.bm25
+        )
         progress("writing", 2, 3)
         store = VectorStore.create(None if chroma_url else files.chroma, build_id, chroma_url)
         store.add(vectors[:n])
