@@ -1,0 +1,168 @@
+"""The chat page in a real browser: Chromium (headless, via Playwright) against `qa serve`.
+
+Ask, see a cited answer, open the citation's source with its highlight, survive a reload, see an
+API failure explained, and render an article made of markup as inert text.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qa import builds
+from qa.embedding import Embedder
+from qa.indexing import build_index
+from qa.settings import PROJECT_ROOT, Settings
+from tests.hostile import HOSTILE_ID, IMG, QUESTION, SCRIPT, hostile_corpus
+from tests.live import QAServe
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = PROJECT_ROOT / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000
+
+if not CHROMIUM.exists():
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing but CI is set: .ci/run installs it", pytrace=False)
+    pytest.skip(
+        f"{CHROMIUM} is not installed (apt-get install chromium); CI is not set",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(
+    built_index: Settings, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[QAServe]:
+    """`qa serve` over a temporary index of the seeds plus a hostile article."""
+    root = tmp_path_factory.mktemp("browser")
+    seeds = hostile_corpus(root / "seeds", built_index.seeds_dir)
+    index = root / "index"
+    # Start from a copy of the session index, so only the new article is embedded.
+    shutil.copytree(built_index.index_dir, index, ignore=shutil.ignore_patterns("feedback*"))
+    build_index(seeds, index, embedder)
+    serve = QAServe(["--index", str(index), "--seeds", str(seeds)], root / "serve.log")
+    yield serve
+    assert serve.stop() == 0, serve.log.read_text()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def test_chat_page_end_to_end(server: QAServe, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    dialogs: list[str] = []
+    problems: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+    def on_console(message) -> None:  # type: ignore[no-untyped-def]
+        # The browser logs every non-2xx fetch; the 503 below is provoked on purpose.
+        if message.type == "error" and "status of 503" not in message.text:
+            problems.append(f"console {message.type}: {message.text}")
+
+    page.on("console", on_console)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.goto(server.url + "/")
+        # An empty chat offers the articles' own FAQ questions.
+        expect(page.locator("#examples li").first).to_be_visible()
+
+        # Ask; an answer with a numbered citation appears.
+        page.fill("#question", "Where did Rubio and Lavrov meet?")
+        page.keyboard.press("Enter")
+        answer = page.locator(".msg-answer").last
+        expect(answer.locator(".answer-text")).to_contain_text("Malaysia")
+        expect(answer.locator(".cite-ref").first).to_be_visible()
+        assert answer.locator(".citation").count() >= 1
+
+        # The [1] marker leads to its source card; the card opens the article, highlighted.
+        answer.locator(".cite-ref").first.click()
+        card = answer.locator(".citation").first
+        expect(card).to_be_focused()
+        card.locator(".cite-passage").click()
+        panel = page.locator("#source-panel")
+        expect(panel).to_be_visible()
+        expect(panel.locator(".passage-mark mark.hl").first).to_be_visible()
+        highlighted = panel.locator(".passage-mark mark.hl").first.inner_text()
+        assert highlighted.strip() and highlighted.strip()[:40] in answer.inner_text()
+        assert "/doc/" in page.url and "#chars=" in page.url
+
+        # An article whose text is markup: shown as text, never run or rendered.
+        page.fill("#question", QUESTION)
+        page.keyboard.press("Enter")
+        hostile = page.locator(".msg-answer").nth(1)
+        expect(hostile.locator(".answer-text")).to_contain_text("Quillmouth")
+        card = hostile.locator(f'.citation[data-doc-id="{HOSTILE_ID}"]').first
+        expect(card).to_contain_text(SCRIPT)
+        card.locator(".cite-passage").click()
+        expect(panel.locator(".doc-text")).to_contain_text(IMG)
+        expect(panel.locator(".doc-text")).to_contain_text(SCRIPT)
+        page.wait_for_timeout(500)  # give a would-be onerror handler its chance
+        assert page.evaluate("document.querySelectorAll('img').length") == 0
+        assert page.evaluate("[...document.scripts].every((s) => s.src && !s.textContent)")
+        page.screenshot(path=str(ARTIFACTS / "browser-hostile.png"))
+
+        # A reload keeps the conversation.
+        page.reload()
+        expect(page.locator(".msg-question")).to_have_count(2)
+        expect(page.locator(".msg-answer").first.locator(".answer-text")).to_contain_text(
+            "Malaysia"
+        )
+        expect(page.locator(".msg-answer").nth(1)).to_contain_text(SCRIPT)
+
+        # A real failure, explained: the index breaks while the server runs (503).
+        current = server_index(server) / builds.CURRENT
+        good = current.read_text()
+        current.write_text("not-a-build\n")
+        try:
+            page.fill("#question", "Who wrote the first article?")
+            page.keyboard.press("Enter")
+            error = page.locator(".msg-error").last
+            expect(error.locator(".error-message")).to_contain_text("does not name a build")
+            expect(error.locator(".error-message")).to_contain_text("qa index")
+            error.scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "browser-error.png"))
+        finally:
+            current.write_text(good)
+        # Repaired: "Try again" now gets the answer.
+        error.locator(".retry").click()
+        expect(page.locator(".msg-answer")).to_have_count(3)
+        page.locator(".msg-answer").last.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser.png"))
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "browser-failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    assert dialogs == [], f"a dialog fired: {dialogs}"
+    assert problems == [], problems
+
+
+def server_index(server: QAServe) -> Path:
+    """The index folder `server` was started on."""
+    args = server.proc.args
+    return Path(args[args.index("--index") + 1])
