@@ -15,12 +15,12 @@ from qa.retrieval import Candidate, OpenIndex
 
 NOT_FOUND = "The corpus does not contain an answer to this question."
 # An extra answer sentence must score at least this share of the best one.
-SECOND_SENTENCE_RATIO = 0.92
+SECOND_SENTENCE_RATIO = 0.85
 MAX_ANSWER_SENTENCES = 2
 # Support lost when the question asks for a date, number or place the passage lacks.
 TYPE_MISMATCH_PENALTY = 0.3
 # A best sentence this short (a list term, a fragment) is extended with the next one.
-SHORT_SENTENCE_WORDS = 6
+SHORT_SENTENCE_WORDS = 7
 
 
 @dataclass(frozen=True)
@@ -89,23 +89,29 @@ def support_score(question: str, top: Candidate, index: OpenIndex) -> float:
 
 
 def _highlights(c: Candidate) -> tuple[tuple[int, int], ...]:
+    """The answering sentence(s) of a passage, as absolute spans; adjacent ones joined."""
     if not c.sentences:
         return ((c.passage.start, c.passage.end),)
-    best_i, best, _, _ = c.sentences[0]
-    chosen = [best_i]
-    for i, sim, _, muted in c.sentences[1:MAX_ANSWER_SENTENCES]:
-        if not muted and sim >= best * SECOND_SENTENCE_RATIO and abs(i - best_i) == 1:
-            chosen.append(i)
     spans = c.passage.sentences
+    best_i, best, _, _ = c.sentences[0]
+    chosen = {best_i}
+    # A neighbour that scores nearly as well is part of the answer ("... prisoner exchanges.").
+    for i, sim, _, muted in c.sentences[1:]:
+        if not muted and abs(i - best_i) == 1 and sim >= best * SECOND_SENTENCE_RATIO:
+            chosen.add(i)
+            break
     a, b = spans[best_i]
-    if (
-        len(chosen) == 1
-        and best_i + 1 < len(spans)
-        and len(c.passage.text[a - c.passage.start : b - c.passage.start].split())
-        <= SHORT_SENTENCE_WORDS
-    ):
-        chosen.append(best_i + 1)
-    return tuple(sorted(c.passage.sentences[i] for i in chosen))
+    words = len(c.passage.text[a - c.passage.start : b - c.passage.start].split())
+    if len(chosen) == 1 and best_i + 1 < len(spans) and words <= SHORT_SENTENCE_WORDS:
+        chosen.add(best_i + 1)  # a term or a fragment: its explanation follows
+    merged: list[tuple[int, int]] = []
+    for i in sorted(chosen):
+        s, e = spans[i]
+        if merged and i - 1 in chosen:
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return tuple(merged)
 
 
 def compose(

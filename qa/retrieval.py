@@ -27,6 +27,8 @@ W_DENSE = 0.35
 W_SENTENCE = 0.5
 W_LEXICAL = 0.10
 W_DOC = 0.0
+# Lift of passages from an article the question names by its author.
+W_NAMED_DOC = 0.1
 FUSION = "linear"
 RRF_K = 60
 # Lift of a passage that holds what the question's form asks for (a date for "when").
@@ -171,6 +173,25 @@ def _rank_fusion(cands: list[Candidate]) -> list[Candidate]:
     return [replace(c, score=score[c.row] * (RRF_K + 1)) for c in cands]
 
 
+_PHRASE = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|and|for|the)\s+)?[A-Z][a-z]+){1,5}\b")
+_ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
+_MINOR = frozenset({"of", "and", "for", "the"})
+
+
+def corpus_acronyms(texts: list[str]) -> dict[str, str]:
+    """Acronyms the corpus spells out but never uses: "European Union" -> EU."""
+    out: dict[str, str] = {}
+    for text in texts:
+        for m in _PHRASE.finditer(text):
+            phrase = m.group(0)
+            initials = "".join(w[0] for w in phrase.split() if w not in _MINOR)
+            out.setdefault(initials, phrase)
+    # An acronym the articles themselves use needs no expansion (and "US" is not "Unified
+    # Stance"): keep only the ones a reader would type but the corpus never does.
+    used = {m.group(0) for text in texts for m in _ACRONYM.finditer(text)}
+    return {k: v for k, v in out.items() if k not in used}
+
+
 class OpenIndex:
     """A published build, loaded and ready for queries."""
 
@@ -226,7 +247,8 @@ class OpenIndex:
             self.sentence_terms.append([content_terms(t) for t in spans])
             self.sentence_muted.append(
                 [
-                    t.rstrip().endswith("?")
+                    # A lead-in ("... include:") introduces the answer but is not it.
+                    t.rstrip().endswith(("?", ":"))
                     or ("|" in t and (p.doc_id, a) not in self._table_headers)
                     for t, (a, _b) in zip(spans, p.sentences, strict=True)
                 ]
@@ -240,6 +262,12 @@ class OpenIndex:
         self._idf = {t: float(np.log((n + 1) / (c + 0.5))) for t, c in df.items()}
         self._idf_unknown = float(np.log((n + 1) / 0.5))
         self.is_meta = np.array([p.kind == "meta" for p in self.passages], dtype=bool)
+        self.acronyms = corpus_acronyms([d["text"] for d in self.documents.values()])
+        # Surnames from bylines: "according to the Vance article" points at one document.
+        self._byline_docs: dict[str, set[str]] = {}
+        for doc_id, d in self.documents.items():
+            if d.get("byline"):
+                self._byline_docs.setdefault(d["byline"].split()[-1], set()).add(doc_id)
         # One vector per document (the mean of its passages): "according to the article on
         # Putin-Trump talks" should favour that article's passages.
         doc_ids = sorted({p.doc_id for p in self.passages})
@@ -258,6 +286,24 @@ class OpenIndex:
     def table_header_at(self, doc_id: str, start: int) -> tuple[str, ...]:
         """Header cells of the table row starting at `start`, or () when it is not a row."""
         return self._table_headers.get((doc_id, start), ())
+
+    def expand_query(self, question: str) -> str:
+        """The question with acronyms the corpus spells out expanded: "EU" -> "EU (European
+        Union)", so both the embedding and BM25 see the words the articles use."""
+        extra = []
+        for m in _ACRONYM.finditer(question):
+            phrase = self.acronyms.get(m.group(0))
+            if phrase and phrase.lower() not in question.lower():
+                extra.append(phrase)
+        return f"{question} ({'; '.join(extra)})" if extra else question
+
+    def named_documents(self, question: str) -> set[str]:
+        """Documents whose author the question names ("according to Eleanor Vance")."""
+        found: set[str] = set()
+        for surname, docs in self._byline_docs.items():
+            if re.search(rf"\b{re.escape(surname)}\b", question):
+                found |= docs
+        return found
 
     def idf(self, term: str) -> float:
         """Rarity of a stemmed term in this build (words the corpus never uses are rarest)."""
@@ -281,6 +327,7 @@ class OpenIndex:
         wanted = answer_type(question)
         q_words = question_stems(question)
         doc_sims = self.doc_vectors @ qvec
+        named = self.named_documents(question)
         out = []
         for row in sorted(rows):
             dense = float(self.vectors[row] @ qvec)
@@ -295,6 +342,8 @@ class OpenIndex:
             )
             if author and self.is_meta[row]:
                 score += META_BONUS
+            if self.passages[row].doc_id in named:
+                score += W_NAMED_DOC
             found = q_terms & self.passage_terms[row]
             coverage = sum(self.idf(t) for t in found) / q_weight if q_weight else 0.0
             type_match = None

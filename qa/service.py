@@ -156,10 +156,11 @@ class QAService:
         q, k = check_question(question, self.settings.top_k if top_k is None else top_k)
         idx = self.index()  # one build for the whole question
         t1 = time.perf_counter()
-        qvec = self.embedder.encode([q])[0]
+        search = idx.expand_query(q)
+        qvec = self.embedder.encode([search])[0]
         t2 = time.perf_counter()
-        candidates = idx.retrieve(q, qvec, k)
-        answer = compose(q, candidates, idx, self.settings.min_score)
+        candidates = idx.retrieve(search, qvec, k)
+        answer = compose(search, candidates, idx, self.settings.min_score)
         keep = [
             c for c in answer.citations if self._checker.verify(c, idx.documents[c.doc_id]["path"])
         ]
