@@ -12,6 +12,7 @@ from typing import Any
 
 from qa.chunking import Location
 from qa.retrieval import Candidate, OpenIndex
+from qa.text import continues_previous
 
 NOT_FOUND = "The corpus does not contain an answer to this question."
 # An extra answer sentence must score at least this share of the best one.
@@ -21,6 +22,8 @@ MAX_ANSWER_SENTENCES = 2
 TYPE_MISMATCH_PENALTY = 0.3
 # A best sentence this short (a list term, a fragment) is extended with the next one.
 SHORT_SENTENCE_WORDS = 7
+# A following sentence that continues the best one joins it at this share of its score.
+CONTINUATION_RATIO = 0.75
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,21 @@ def _highlights(c: Candidate) -> tuple[tuple[int, int], ...]:
         if not muted and abs(i - best_i) == 1 and sim >= best * SECOND_SENTENCE_RATIO:
             chosen.add(i)
             break
-    a, b = spans[best_i]
-    words = len(c.passage.text[a - c.passage.start : b - c.passage.start].split())
-    if len(chosen) == 1 and best_i + 1 < len(spans) and words <= SHORT_SENTENCE_WORDS:
-        chosen.add(best_i + 1)  # a term or a fragment: its explanation follows
+    text = c.passage.text
+    base = c.passage.start
+
+    def sentence(i: int) -> str:
+        return text[spans[i][0] - base : spans[i][1] - base]
+
+    scores = {i: sim for i, sim, _, muted in c.sentences if not muted}
+    if best_i > 0 and continues_previous(sentence(best_i)):
+        chosen.add(best_i - 1)  # "His approach is firm": say whose
+    nxt = best_i + 1
+    if nxt < len(spans) and nxt in scores and len(chosen) == 1:
+        if len(sentence(best_i).split()) <= SHORT_SENTENCE_WORDS:
+            chosen.add(nxt)  # a term or a fragment: its explanation follows
+        elif continues_previous(sentence(nxt)) and scores[nxt] >= best * CONTINUATION_RATIO:
+            chosen.add(nxt)  # "... new ideas. The details of these ideas remain confidential."
     merged: list[tuple[int, int]] = []
     for i in sorted(chosen):
         s, e = spans[i]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ from qa.corpus import (
 from qa.embedding import Embedder
 from qa.lexical import LexicalIndex
 from qa.store import VectorStore
+from qa.text import continues_previous
 
 MAX_FILE_BYTES = 2_000_000
 
@@ -149,12 +149,6 @@ def _key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()
 
 
-_ANAPHOR = re.compile(
-    r"(?:He|She|His|Her|They|Their|Them|It|Its|This|These|Those|That|Such|"
-    r"The (?:two|latter|former))\b"
-)
-
-
 def _sentence_texts(doc_by_id: dict[str, Document], passages: list[Passage]) -> list[str]:
     """What each sentence's vector is made from: its text, a table row spelled out with its
     header ("Country: Poland; Contribution: Refugee Support") so the row keeps its meaning."""
@@ -170,7 +164,7 @@ def _sentence_texts(doc_by_id: dict[str, Document], passages: list[Passage]) -> 
             text = table_row_text(row, raw[a:b]) if row is not None else raw[a:b]
             # "His approach is firm": a sentence that opens with a pronoun is embedded with the
             # one before it, so it still knows who "his" is.
-            out.append(f"{prev} {text}" if prev and _ANAPHOR.match(text) else text)
+            out.append(f"{prev} {text}" if prev and continues_previous(text) else text)
             prev = text
     return out
 

@@ -109,6 +109,22 @@ def question_stems(question: str) -> set[str]:
     return {w[:6] for w in words(join_initials(question))}
 
 
+_FOCUS = re.compile(
+    r"^\s*(?:who (?:is|was|are|were) the|what (?:is|was) the (?:name|title) of the)\s+(.+?)\W*$",
+    re.IGNORECASE,
+)
+
+
+def question_focus(question: str) -> set[str]:
+    """Content words of what a "who is the X" / "what is the name of the X" question is about.
+
+    Such a question can only be answered by a passage that names X itself: a passage about a
+    "Secretary of State" does not say who the "Secretary General of NATO" is.
+    """
+    m = _FOCUS.match(question)
+    return content_terms(m.group(1)) if m else set()
+
+
 def asks_for_author(question: str) -> bool:
     """True for questions about who wrote an article: only they may cite the byline passage."""
     return bool(_ASKS_AUTHOR.search(question))
@@ -326,6 +342,7 @@ class OpenIndex:
         q_weight = sum(self.idf(t) for t in q_terms)
         wanted = answer_type(question)
         q_words = question_stems(question)
+        focus = question_focus(question)
         doc_sims = self.doc_vectors @ qvec
         named = self.named_documents(question)
         out = []
@@ -347,7 +364,9 @@ class OpenIndex:
             found = q_terms & self.passage_terms[row]
             coverage = sum(self.idf(t) for t in found) / q_weight if q_weight else 0.0
             type_match = None
-            if wanted is not None:
+            if focus and not focus <= self.passage_terms[row]:
+                type_match = False  # it never names what the question asks about
+            elif wanted is not None:
                 text = self.documents[self.passages[row].doc_id]["text"]
                 p = self.passages[row]
                 type_match = has_new_answer(wanted, text, p.start, p.end, q_words)

@@ -55,6 +55,21 @@ def words(text: str) -> list[str]:
     return [w.replace("’", "'") for w in _WORD.findall(text.casefold())]
 
 
+# A sentence that leans on the one before it: a pronoun or connective opens it, or a
+# demonstrative stands in its first words ("The details of these ideas remain confidential").
+_CONTINUATION = re.compile(
+    r"(?:He|She|His|Her|They|Their|Them|It|Its|This|These|Those|That|Such|The (?:two|latter|former)"
+    r"|However|Nonetheless|Nevertheless|But|Yet|Still|Instead|Moreover|Furthermore|Additionally)"
+    r"\b|(?:\S+\s+){1,3}(?:these|this|such|those)\b",
+    re.IGNORECASE,
+)
+
+
+def continues_previous(sentence: str) -> bool:
+    """True when a sentence only makes sense with the one before it ("His approach is ...")."""
+    return bool(_CONTINUATION.match(sentence.lstrip("-–•* ")))
+
+
 def is_glued_boundary(text: str, i: int) -> bool:
     """True when `text[i]` is a terminal mark glued to the next sentence: `Ukraine.What`.
 
