@@ -87,10 +87,12 @@ def test_hot_swap_under_load_fails_no_request(
             n = i
             while not stop.is_set():
                 t0 = time.monotonic()
-                status, _, body = http(
-                    "POST", url + "/api/ask", {"question": QUESTIONS[n % len(QUESTIONS)]}
-                )
-                build = body["build"] if status == 200 else json.dumps(body)
+                question = {"question": QUESTIONS[n % len(QUESTIONS)]}
+                try:
+                    status, _, body = http("POST", url + "/api/ask", question)
+                    build = body["build"] if status == 200 else json.dumps(body)
+                except Exception as exc:  # a dropped connection is a failure too
+                    status, build = -1, repr(exc)
                 results.append((t0, time.monotonic(), status, build))
                 n += 4
 
@@ -113,7 +115,11 @@ def test_hot_swap_under_load_fails_no_request(
         for t in threads:
             t.join()
         status, _, health = http("GET", url + "/api/health")
-        _, _, answer = http("POST", url + "/api/ask", {"question": "When did the harbour reopen?"})
+        _, _, answer = http(
+            "POST",
+            url + "/api/ask",
+            {"question": "When did the Quillmouth harbour reopen after the storm?"},
+        )
 
     failures = [r for r in results if r[2] != 200]
     assert not failures, failures[:3]
@@ -122,7 +128,7 @@ def test_hot_swap_under_load_fails_no_request(
     in_flight = [r for r in results if r[0] < published[0] < r[1]]
     assert in_flight, "no request was in flight when the new build was published"
     assert status == 200 and health["build"] == second and health["documents"] == 6
-    assert answer["citations"][0]["doc_id"] == "005_new_article"
+    assert "005_new_article" in [c["doc_id"] for c in answer["citations"]]
 
 
 @pytest.fixture
