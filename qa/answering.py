@@ -76,7 +76,7 @@ class Answer:
         }
 
 
-def support_score(question: str, top: Candidate, index: OpenIndex) -> float:
+def support_score(top: Candidate) -> float:
     """How well the top passage supports an answer, in 0..1.
 
     Mixes the best sentence's similarity, the passage's similarity and the share of the
@@ -155,7 +155,7 @@ def compose(
                 also_at=p.also_at,
             )
         )
-    support = support_score(question, candidates[0], index) if candidates else 0.0
+    support = support_score(candidates[0]) if candidates else 0.0
     answerable = bool(candidates) and support >= min_score
     return Answer(
         question=question,

@@ -17,8 +17,15 @@ import numpy as np
 from qa import builds
 from qa.chunking import Passage
 from qa.lexical import LexicalIndex
+from qa.query import (
+    ANSWER_TYPE_BONUS,
+    Query,
+    content_terms,
+    corpus_acronyms,
+    has_new_answer,
+    parse_query,
+)
 from qa.store import StoreError, VectorStore
-from qa.text import words
 
 # How many candidates each retriever contributes before fusion.
 CANDIDATES = 30
@@ -26,130 +33,14 @@ CANDIDATES = 30
 W_DENSE = 0.35
 W_SENTENCE = 0.5
 W_LEXICAL = 0.10
-W_DOC = 0.0
 # Lift of passages from an article the question names by its author.
 W_NAMED_DOC = 0.1
-FUSION = "linear"
-RRF_K = 60
+# Lift of table and list passages when the question points at a table or list.
+W_TABLE = 0.05
 # Lift of a passage that holds what the question's form asks for (a date for "when").
 W_TYPE = 0.05
 # Lift of the byline passage for questions about authorship.
 META_BONUS = 0.3
-
-_STOP = frozenset(
-    """
-    a an the of to in on at by for from with about as into over and or but not no is are was
-    were be been being do does did has have had what which who whom whose when where why how
-    this that these those it its their there they them he she his her we you i me my our your
-    can could would should will may might must shall than then so such any some many much more
-    most other very also just only say said says tell according
-    article articles piece coverage table tables list listed mention mentioned named describe
-    described current currently
-    """.split()
-)
-
-
-_MONTH_NAMES = "January|February|March|April|June|July|August|September|October|November|December"
-# Years, month names (capitalised; "May" only before a day or year, since "may" is a verb).
-_DATE = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b|\b(?:" + _MONTH_NAMES + r")\b|\bMay \d")
-# Quantities other than years: "how many" is rarely answered by "2014".
-_NUMBER = re.compile(
-    r"\b(?!(?:1[89]|20)\d\d\b)\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|"
-    r"ten|dozens?|hundreds?|thousands?|millions?|billions?|trillions?|half|percent)\b",
-    re.IGNORECASE,
-)
-# "in Malaysia", "at Helsinki": a capitalised place after a preposition (case-sensitive).
-_PLACE = re.compile(r"\b(?:in|at|to|from|near)\s+(?:the\s+)?[A-Z][a-z]{2,}")
-_ASKS_DATE = re.compile(
-    r"^\s*(?:when\b|(?:in |since |on )?what (?:year|month|date|day)\b)", re.IGNORECASE
-)
-_ASKS_NUMBER = re.compile(
-    r"^\s*(?:how (?:many|much|long|old)\b|what (?:number|percentage|share)\b|"
-    r"what (?:is|was|are|were) the (?:population|number|size|amount|cost|price|death toll)\b)",
-    re.IGNORECASE,
-)
-_ASKS_PLACE = re.compile(
-    r"^\s*(?:where\b|(?:in |to |from )?(?:which|what)(?: \w+)? (?:country|city|capital|place|"
-    r"nation|town|venue)\b)",
-    re.IGNORECASE,
-)
-_ASKS_AUTHOR = re.compile(
-    r"\b(?:who (?:wrote|authored|penned)|author|written by|byline|writer|whose (?:article|piece))",
-    re.IGNORECASE,
-)
-# Bonus for a sentence that holds the kind of thing the question asks for (a date for "when").
-ANSWER_TYPE_BONUS = 0.12
-
-
-def answer_type(question: str) -> re.Pattern[str] | None:
-    """What a sentence must contain to answer the question's form ("when" -> a date), if any."""
-    if _ASKS_DATE.search(question):
-        return _DATE
-    if _ASKS_NUMBER.search(question):
-        return _NUMBER
-    if _ASKS_PLACE.search(question):
-        return _PLACE
-    return None
-
-
-def has_new_answer(
-    pattern: re.Pattern[str], text: str, start: int, end: int, q_words: set[str]
-) -> bool:
-    """True when `text[start:end]` holds a match of `pattern` that the question does not already
-    say: "in Malaysia" cannot answer "which Malaysian city", it only repeats the question."""
-    for m in pattern.finditer(text, start, end):
-        tokens = [w[:6] for w in words(m.group(0)) if w not in _STOP]
-        if any(t not in q_words for t in tokens) or not tokens:
-            return True
-    return False
-
-
-def question_stems(question: str) -> set[str]:
-    """Six-letter prefixes of the question's words, to tell new information from repetition."""
-    return {w[:6] for w in words(join_initials(question))}
-
-
-_FOCUS = re.compile(
-    r"^\s*(?:who (?:is|was|are|were) the|what (?:is|was) the (?:name|title) of the)\s+(.+?)\W*$",
-    re.IGNORECASE,
-)
-
-
-def question_focus(question: str) -> set[str]:
-    """Content words of what a "who is the X" / "what is the name of the X" question is about.
-
-    Such a question can only be answered by a passage that names X itself: a passage about a
-    "Secretary of State" does not say who the "Secretary General of NATO" is.
-    """
-    m = _FOCUS.match(question)
-    return content_terms(m.group(1)) if m else set()
-
-
-def asks_for_author(question: str) -> bool:
-    """True for questions about who wrote an article: only they may cite the byline passage."""
-    return bool(_ASKS_AUTHOR.search(question))
-
-
-def join_initials(text: str) -> str:
-    """ "U.S. officials" -> "US officials", so initials match the plain spelling."""
-    return re.sub(r"\b(?:[A-Za-z]\.){2,}", lambda m: m.group(0).replace(".", ""), text)
-
-
-def content_terms(text: str) -> set[str]:
-    """Stemmed content words of `text` (stop words dropped), for overlap scores."""
-    return set(_stem([w for w in words(join_initials(text)) if w not in _STOP and len(w) > 1]))
-
-
-def _stem(ws: list[str]) -> list[str]:
-    import Stemmer
-
-    global _STEMMER
-    if _STEMMER is None:
-        _STEMMER = Stemmer.Stemmer("english")
-    return _STEMMER.stemWords([w.replace("'s", "").replace("'", "") for w in ws])
-
-
-_STEMMER: Any = None
 
 
 @dataclass(frozen=True)
@@ -172,40 +63,6 @@ class Candidate:
     def best_sentence(self) -> float:
         """Similarity of the passage's best answering sentence."""
         return self.sentences[0][1] if self.sentences else 0.0
-
-
-def _rank_fusion(cands: list[Candidate]) -> list[Candidate]:
-    """Reciprocal-rank fusion of the dense, sentence and lexical rankings (experimental)."""
-    from dataclasses import replace
-
-    score = {c.row: 0.0 for c in cands}
-    for key, w in (
-        (lambda c: c.dense, W_DENSE),
-        (lambda c: c.best_sentence, W_SENTENCE),
-        (lambda c: c.lexical, W_LEXICAL),
-    ):
-        for rank, c in enumerate(sorted(cands, key=lambda c: -key(c)), start=1):
-            score[c.row] += w / (RRF_K + rank)
-    return [replace(c, score=score[c.row] * (RRF_K + 1)) for c in cands]
-
-
-_PHRASE = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|and|for|the)\s+)?[A-Z][a-z]+){1,5}\b")
-_ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
-_MINOR = frozenset({"of", "and", "for", "the"})
-
-
-def corpus_acronyms(texts: list[str]) -> dict[str, str]:
-    """Acronyms the corpus spells out but never uses: "European Union" -> EU."""
-    out: dict[str, str] = {}
-    for text in texts:
-        for m in _PHRASE.finditer(text):
-            phrase = m.group(0)
-            initials = "".join(w[0] for w in phrase.split() if w not in _MINOR)
-            out.setdefault(initials, phrase)
-    # An acronym the articles themselves use needs no expansion (and "US" is not "Unified
-    # Stance"): keep only the ones a reader would type but the corpus never does.
-    used = {m.group(0) for text in texts for m in _ACRONYM.finditer(text)}
-    return {k: v for k, v in out.items() if k not in used}
 
 
 class OpenIndex:
@@ -284,15 +141,6 @@ class OpenIndex:
         for doc_id, d in self.documents.items():
             if d.get("byline"):
                 self._byline_docs.setdefault(d["byline"].split()[-1], set()).add(doc_id)
-        # One vector per document (the mean of its passages): "according to the article on
-        # Putin-Trump talks" should favour that article's passages.
-        doc_ids = sorted({p.doc_id for p in self.passages})
-        self._doc_row = {d: i for i, d in enumerate(doc_ids)}
-        self.passage_doc = np.array([self._doc_row[p.doc_id] for p in self.passages], dtype=int)
-        doc_vecs = np.zeros((len(doc_ids), self.vectors.shape[1]), dtype=np.float32)
-        np.add.at(doc_vecs, self.passage_doc, self.vectors)
-        norms = np.linalg.norm(doc_vecs, axis=1, keepdims=True)
-        self.doc_vectors = doc_vecs / np.where(norms == 0, 1, norms)
 
     @property
     def model(self) -> str:
@@ -303,15 +151,9 @@ class OpenIndex:
         """Header cells of the table row starting at `start`, or () when it is not a row."""
         return self._table_headers.get((doc_id, start), ())
 
-    def expand_query(self, question: str) -> str:
-        """The question with acronyms the corpus spells out expanded: "EU" -> "EU (European
-        Union)", so both the embedding and BM25 see the words the articles use."""
-        extra = []
-        for m in _ACRONYM.finditer(question):
-            phrase = self.acronyms.get(m.group(0))
-            if phrase and phrase.lower() not in question.lower():
-                extra.append(phrase)
-        return f"{question} ({'; '.join(extra)})" if extra else question
+    def parse_query(self, question: str) -> Query:
+        """Read a question against this build (its acronyms)."""
+        return parse_query(question, self.acronyms)
 
     def named_documents(self, question: str) -> set[str]:
         """Documents whose author the question names ("according to Eleanor Vance")."""
@@ -325,71 +167,50 @@ class OpenIndex:
         """Rarity of a stemmed term in this build (words the corpus never uses are rarest)."""
         return self._idf.get(term, self._idf_unknown)
 
-    def retrieve(self, question: str, qvec: np.ndarray, limit: int) -> list[Candidate]:
-        """The best `limit` passages for the question, best first."""
+    def retrieve(self, query: Query, qvec: np.ndarray, limit: int) -> list[Candidate]:
+        """The best `limit` passages for the query (`qvec` embeds `query.embed`), best first."""
         n = len(self.passages)
         if n == 0:
             return []
         hits = self.store.query(qvec, min(CANDIDATES, n))
-        bm25 = self.lexical.scores(question)
+        bm25 = self.lexical.scores(query.search)
         top_lex = np.argsort(-bm25)[: min(CANDIDATES, n)]
         rows = {h.row for h in hits if 0 <= h.row < n} | {int(r) for r in top_lex}
-        author = asks_for_author(question)
-        if not author:
+        if not query.author:
             rows = {r for r in rows if not self.is_meta[r]}
         max_bm25 = float(bm25.max()) if bm25.size else 0.0
-        q_terms = content_terms(question)
-        q_weight = sum(self.idf(t) for t in q_terms)
-        wanted = answer_type(question)
-        q_words = question_stems(question)
-        focus = question_focus(question)
-        doc_sims = self.doc_vectors @ qvec
-        named = self.named_documents(question)
+        q_weight = sum(self.idf(t) for t in query.terms)
+        named = self.named_documents(query.text)
         out = []
         for row in sorted(rows):
+            p = self.passages[row]
+            text = self.documents[p.doc_id]["text"]
             dense = float(self.vectors[row] @ qvec)
             lexical = float(bm25[row]) / max_bm25 if max_bm25 > 0 else 0.0
-            sents = self._score_sentences(row, qvec, q_terms, wanted, author, q_words)
+            sents = self._score_sentences(row, qvec, query)
             best = sents[0][1] if sents else dense
-            score = (
-                W_DENSE * dense
-                + W_SENTENCE * best
-                + W_LEXICAL * lexical
-                + W_DOC * float(doc_sims[self.passage_doc[row]])
-            )
-            if author and self.is_meta[row]:
+            score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lexical
+            if query.author and self.is_meta[row]:
                 score += META_BONUS
-            if self.passages[row].doc_id in named:
+            if p.doc_id in named:
                 score += W_NAMED_DOC
-            found = q_terms & self.passage_terms[row]
+            if query.wants_table and p.kind in ("table", "list"):
+                score += W_TABLE
+            found = query.terms & self.passage_terms[row]
             coverage = sum(self.idf(t) for t in found) / q_weight if q_weight else 0.0
             type_match = None
-            if focus and not focus <= self.passage_terms[row]:
+            if query.focus and not query.focus <= self.passage_terms[row]:
                 type_match = False  # it never names what the question asks about
-            elif wanted is not None:
-                text = self.documents[self.passages[row].doc_id]["text"]
-                p = self.passages[row]
-                type_match = has_new_answer(wanted, text, p.start, p.end, q_words)
+            elif query.wanted is not None:
+                type_match = has_new_answer(query.wanted, text, p.start, p.end, query.stems6)
                 if type_match:
                     score += W_TYPE
-            out.append(
-                Candidate(
-                    row, self.passages[row], score, dense, lexical, sents, coverage, type_match
-                )
-            )
-        if FUSION == "rrf":
-            out = _rank_fusion(out)
+            out.append(Candidate(row, p, score, dense, lexical, sents, coverage, type_match))
         out.sort(key=lambda c: -c.score)
         return out[:limit]
 
     def _score_sentences(
-        self,
-        row: int,
-        qvec: np.ndarray,
-        q_terms: set[str],
-        wanted: re.Pattern[str] | None,
-        author: bool = False,
-        q_words: frozenset[str] | set[str] = frozenset(),
+        self, row: int, qvec: np.ndarray, query: Query
     ) -> tuple[tuple[int, float, float, bool], ...]:
         a, b = self.sentence_offsets[row], self.sentence_offsets[row + 1]
         if a == b:
@@ -398,17 +219,18 @@ class OpenIndex:
         p = self.passages[row]
         text = self.documents[p.doc_id]["text"]
         muted = self.sentence_muted[row]
+        n_terms = len(query.terms)
         scored = []
         for i, sim in enumerate(sims):
             s, e = p.sentences[i]
-            overlap = len(q_terms & self.sentence_terms[row][i]) / len(q_terms) if q_terms else 0.0
+            overlap = len(query.terms & self.sentence_terms[row][i]) / n_terms if n_terms else 0.0
             score = float(sim) + 0.15 * overlap
-            if wanted is not None and has_new_answer(wanted, text, s, e, q_words):
+            if query.wanted is not None and has_new_answer(query.wanted, text, s, e, query.stems6):
                 score += ANSWER_TYPE_BONUS
-            if author and p.kind == "meta" and text.startswith("By ", s):
+            if query.author and p.kind == "meta" and text.startswith("By ", s):
                 score += META_BONUS  # the byline answers "who wrote it"
             scored.append((i, score, overlap, muted[i]))
-        # Muted sentences (questions, table headers) rank after every other sentence, so the
-        # highlight lands on the answer, not on the FAQ question that asked it.
+        # Muted sentences (questions, table headers, lead-ins) rank after every other sentence,
+        # so the highlight lands on the answer, not on the FAQ question that asked it.
         scored.sort(key=lambda t: (t[3], -t[1]))
         return tuple(scored)

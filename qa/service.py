@@ -37,6 +37,8 @@ def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
     q = " ".join(question.split())
     if not q:
         raise QuestionError("question must not be empty")
+    if any("\ud800" <= ch <= "\udfff" for ch in q):  # e.g. undecodable bytes on a command line
+        raise QuestionError("question is not valid Unicode text (it holds a lone surrogate)")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
@@ -156,11 +158,11 @@ class QAService:
         q, k = check_question(question, self.settings.top_k if top_k is None else top_k)
         idx = self.index()  # one build for the whole question
         t1 = time.perf_counter()
-        search = idx.expand_query(q)
-        qvec = self.embedder.encode([search])[0]
+        query = idx.parse_query(q)
+        qvec = self.embedder.encode([query.embed])[0]
         t2 = time.perf_counter()
-        candidates = idx.retrieve(search, qvec, k)
-        answer = compose(search, candidates, idx, self.settings.min_score)
+        candidates = idx.retrieve(query, qvec, k)
+        answer = compose(q, candidates, idx, self.settings.min_score)
         keep = [
             c for c in answer.citations if self._checker.verify(c, idx.documents[c.doc_id]["path"])
         ]

@@ -1,0 +1,212 @@
+"""Question understanding: what a question asks for, and the text each retriever should see.
+
+Nothing here is tuned to particular questions; each rule is a general reading of English
+questions: the form of the question says what kind of answer it needs ("when" wants a date), a
+clause such as "according to the table" names a source rather than the topic, and an acronym
+the corpus never uses is expanded into the words it does use ("EU" -> "European Union").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa.text import words
+
+_STOP = frozenset(
+    """
+    a an the of to in on at by for from with about as into over and or but not no is are was
+    were be been being do does did has have had what which who whom whose when where why how
+    this that these those it its their there they them he she his her we you i me my our your
+    can could would should will may might must shall than then so such any some many much more
+    most other very also just only say said says tell according
+    article articles piece coverage table tables list listed mention mentioned named describe
+    described current currently
+    """.split()
+)
+
+
+_MONTH_NAMES = "January|February|March|April|June|July|August|September|October|November|December"
+# Years, month names (capitalised; "May" only before a day or year, since "may" is a verb).
+_DATE = re.compile(r"\b(?:1[89]\d\d|20\d\d)\b|\b(?:" + _MONTH_NAMES + r")\b|\bMay \d")
+# Quantities other than years: "how many" is rarely answered by "2014".
+_NUMBER = re.compile(
+    r"\b(?!(?:1[89]|20)\d\d\b)\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|"
+    r"ten|dozens?|hundreds?|thousands?|millions?|billions?|trillions?|half|percent)\b",
+    re.IGNORECASE,
+)
+# "in Malaysia", "at Helsinki": a capitalised place after a preposition (case-sensitive).
+_PLACE = re.compile(r"\b(?:in|at|to|from|near)\s+(?:the\s+)?[A-Z][a-z]{2,}")
+_ASKS_DATE = re.compile(
+    r"^\s*(?:when\b|(?:in |since |on )?what (?:year|month|date|day)\b)", re.IGNORECASE
+)
+_ASKS_NUMBER = re.compile(
+    r"^\s*(?:how (?:many|much|long|old)\b|what (?:number|percentage|share)\b|"
+    r"what (?:is|was|are|were) the (?:population|number|size|amount|cost|price|death toll)\b)",
+    re.IGNORECASE,
+)
+_ASKS_PLACE = re.compile(
+    r"^\s*(?:where\b|(?:in |to |from )?(?:which|what)(?: \w+)? (?:country|city|capital|place|"
+    r"nation|town|venue)\b)",
+    re.IGNORECASE,
+)
+_ASKS_AUTHOR = re.compile(
+    r"\b(?:who (?:wrote|authored|penned)|author|written by|byline|writer|whose (?:article|piece))",
+    re.IGNORECASE,
+)
+# Bonus for a sentence that holds the kind of thing the question asks for (a date for "when").
+ANSWER_TYPE_BONUS = 0.12
+
+
+def answer_type(question: str) -> re.Pattern[str] | None:
+    """What a sentence must contain to answer the question's form ("when" -> a date), if any."""
+    if _ASKS_DATE.search(question):
+        return _DATE
+    if _ASKS_NUMBER.search(question):
+        return _NUMBER
+    if _ASKS_PLACE.search(question):
+        return _PLACE
+    return None
+
+
+def has_new_answer(
+    pattern: re.Pattern[str], text: str, start: int, end: int, q_words: set[str]
+) -> bool:
+    """True when `text[start:end]` holds a match of `pattern` that the question does not already
+    say: "in Malaysia" cannot answer "which Malaysian city", it only repeats the question."""
+    for m in pattern.finditer(text, start, end):
+        tokens = [w[:6] for w in words(m.group(0)) if w not in _STOP]
+        if any(t not in q_words for t in tokens) or not tokens:
+            return True
+    return False
+
+
+def question_stems(question: str) -> set[str]:
+    """Six-letter prefixes of the question's words, to tell new information from repetition."""
+    return {w[:6] for w in words(join_initials(question))}
+
+
+_FOCUS = re.compile(
+    r"^\s*(?:who (?:is|was|are|were) the|what (?:is|was) the (?:name|title) of the)\s+(.+?)\W*$",
+    re.IGNORECASE,
+)
+
+
+def question_focus(question: str) -> set[str]:
+    """Content words of what a "who is the X" / "what is the name of the X" question is about.
+
+    Such a question can only be answered by a passage that names X itself: a passage about a
+    "Secretary of State" does not say who the "Secretary General of NATO" is.
+    """
+    m = _FOCUS.match(question)
+    return content_terms(m.group(1)) if m else set()
+
+
+def asks_for_author(question: str) -> bool:
+    """True for questions about who wrote an article: only they may cite the byline passage."""
+    return bool(_ASKS_AUTHOR.search(question))
+
+
+def join_initials(text: str) -> str:
+    """ "U.S. officials" -> "US officials", so initials match the plain spelling."""
+    return re.sub(r"\b(?:[A-Za-z]\.){2,}", lambda m: m.group(0).replace(".", ""), text)
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed content words of `text` (stop words dropped), for overlap scores."""
+    return set(_stem([w for w in words(join_initials(text)) if w not in _STOP and len(w) > 1]))
+
+
+def _stem(ws: list[str]) -> list[str]:
+    import Stemmer
+
+    global _STEMMER
+    if _STEMMER is None:
+        _STEMMER = Stemmer.Stemmer("english")
+    return _STEMMER.stemWords([w.replace("'s", "").replace("'", "") for w in ws])
+
+
+_STEMMER: Any = None
+
+
+_PHRASE = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|and|for|the)\s+)?[A-Z][a-z]+){1,5}\b")
+_ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
+_MINOR = frozenset({"of", "and", "for", "the"})
+
+
+def corpus_acronyms(texts: list[str]) -> dict[str, str]:
+    """Acronyms the corpus spells out but never uses: "European Union" -> EU."""
+    out: dict[str, str] = {}
+    for text in texts:
+        for m in _PHRASE.finditer(text):
+            ws = m.group(0).split()
+            while ws and ws[0].lower() in _MINOR:  # "The European Union" -> "European Union"
+                ws = ws[1:]
+            if len(ws) >= 2:
+                out.setdefault("".join(w[0] for w in ws if w not in _MINOR), " ".join(ws))
+    # An acronym the articles themselves use needs no expansion (and "US" is not "Unified
+    # Stance"): keep only the ones a reader would type but the corpus never does.
+    used = {m.group(0) for text in texts for m in _ACRONYM.finditer(text)}
+    return {k: v for k, v in out.items() if k not in used}
+
+
+# "according to the Vance article", "per the key points table", "in the glossary": a clause that
+# names where to look, not what to look for. It is kept for BM25 and document targeting but
+# left out of the query vector, where it would drown the actual question.
+_SOURCE_CLAUSE = re.compile(
+    r",?\s*\b(?:according to|as (?:described|reported|stated|listed) (?:in|by)|per|in)\s+"
+    r"(?:the\s+)?(?:[\w'’.-]+\s+){0,8}?"
+    r"(?:article|piece|report|coverage|analysis|table|list|glossary|faq|section|subheadings)"
+    r"\b(?:\s+(?:on|about|of|by|that|which|whose)\b[^?,;]*)?"
+    r"|,?\s*\baccording to (?:[A-Z][\w'’-]+\s?){1,3}",
+)
+_TABLE_WORDS = re.compile(r"\b(?:table|list|glossary)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question read for retrieval."""
+
+    text: str
+    # What BM25 and the coverage score see: the question plus expanded acronyms.
+    search: str
+    # What is embedded: `search` without clauses that only name a source.
+    embed: str
+    terms: set[str] = field(default_factory=set)
+    stems6: set[str] = field(default_factory=set)
+    wanted: re.Pattern[str] | None = None
+    author: bool = False
+    focus: set[str] = field(default_factory=set)
+    wants_table: bool = False
+
+
+def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
+    """Read a (validated) question into a Query."""
+    acronyms = acronyms or {}
+    extra = []
+    for m in _ACRONYM.finditer(question):
+        phrase = acronyms.get(m.group(0))
+        if phrase and phrase.lower() not in question.lower():
+            extra.append(phrase)
+    search = f"{question} ({'; '.join(extra)})" if extra else question
+    clause = _SOURCE_CLAUSE.search(question)
+    embed = search
+    wants_table = False
+    if clause:
+        stripped = (question[: clause.start()] + question[clause.end() :]).strip()
+        # Keep the clause when it is most of the question ("What does the table say?").
+        if len(content_terms(stripped)) >= 2:
+            embed = f"{stripped} ({'; '.join(extra)})" if extra else stripped
+        wants_table = bool(_TABLE_WORDS.search(clause.group(0)))
+    return Query(
+        text=question,
+        search=search,
+        embed=embed,
+        terms=content_terms(search),
+        stems6=question_stems(question),
+        wanted=answer_type(question),
+        author=asks_for_author(question),
+        focus=question_focus(question),
+        wants_table=wants_table,
+    )
