@@ -207,7 +207,33 @@ class OpenIndex:
                     score += W_TYPE
             out.append(Candidate(row, p, score, dense, lexical, sents, coverage, type_match))
         out.sort(key=lambda c: -c.score)
-        return out[:limit]
+        return self._with_section_rest(out, limit)
+
+    def _with_section_rest(self, ranked: list[Candidate], limit: int) -> list[Candidate]:
+        """Keep the rest of the best passage's section in view.
+
+        A section too long for one passage is cut in two; the half the question did not match
+        best is still the likeliest place for an answer the ranking missed, so it takes the last
+        slot when it did not earn one (only when there are more candidates than slots).
+        """
+        top = ranked[:limit]
+        if len(ranked) <= limit or limit < 3:
+            return top
+        first = top[0].passage
+        shown = {c.row for c in top}
+        for c in ranked[limit:]:
+            p = c.passage
+            text = self.documents[p.doc_id]["text"]
+            between = text[min(p.end, first.end) : max(p.start, first.start)]
+            if (
+                c.row not in shown
+                and p.doc_id == first.doc_id
+                and p.section == first.section
+                and p.kind == first.kind
+                and not between.strip()
+            ):
+                return [*top[:-1], c]
+        return top
 
     def _score_sentences(
         self, row: int, qvec: np.ndarray, query: Query
