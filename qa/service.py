@@ -34,6 +34,8 @@ def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
     """Validate a question and top_k; return them cleaned or raise QuestionError."""
     if not isinstance(question, str):
         raise QuestionError("question must be a string")
+    if any("\ud800" <= ch <= "\udfff" for ch in question):
+        raise QuestionError("question contains invalid characters (unpaired UTF-16 surrogates)")
     q = " ".join(question.split())
     if not q:
         raise QuestionError("question must not be empty")

@@ -183,3 +183,8 @@ def test_cli_ask_json_and_errors(built_index: Settings, tmp_path: Path) -> None:
     missing = _qa("ask", "Where?", env={**env, "QA_INDEX_DIR": str(tmp_path / "none")})
     assert missing.returncode == 3
     assert "run `qa index`" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_lone_surrogates_are_refused_not_crashed(service: QAService) -> None:
+    with pytest.raises(QuestionError, match="surrogates"):
+        service.ask("where \udcff is it?")
