@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned, so nothing else can pull a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	# Export the bundled model to ONNX once (needs torch); queries then run without torch.
+	$(BIN)/python -m qa.onnx_encoder
 	touch $(STAMP)
 
 run: $(STAMP)

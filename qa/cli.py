@@ -195,6 +195,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Measure speed in one run and judge it by ratios (see qa/bench.py)."""
+    from qa.bench import PLANS, render_markdown, run, write_readme
+
+    plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
+    say = None if args.quiet else (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
+    result = run(plan, _settings(args).seeds_dir, progress=say)
+    if args.write_readme:
+        write_readme(result)
+        print("wrote the performance section of README.md", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        sys.stdout.write(render_markdown(result))
+    return 0
+
+
 def cmd_faq(args: argparse.Namespace) -> int:
     """Write the question set made of the articles' own FAQ sections."""
     from qa.faq import faq_jsonl
@@ -262,6 +279,15 @@ def build_parser() -> argparse.ArgumentParser:
     paths(sp)
     sp.add_argument("--out", type=Path, metavar="FILE", help="output file (default: stdout)")
     sp.set_defaults(func=cmd_faq)
+    sp = sub.add_parser("bench", help="measure speed (ask, index, start-up, scale, HTTP)")
+    sp.add_argument("--seeds", type=Path, help="corpus folder (env QA_SEEDS_DIR)")
+    sp.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    sp.add_argument("--quick", action="store_true", help="smaller corpora, fewer rounds (<3 min)")
+    sp.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # the CI test's size
+    sp.add_argument("--write-readme", action="store_true", help="put the table into README.md")
+    sp.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    sp.set_defaults(func=cmd_bench)
+
     sp = sub.add_parser("serve", help="serve the chat page and the JSON API")
     paths(sp)
     sp.add_argument("--host", help="address to listen on (env QA_HOST, default 127.0.0.1)")

