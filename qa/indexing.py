@@ -88,8 +88,16 @@ def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
         if path.suffix.lower() != ".txt":
             report.reason = "not a .txt file"
             continue
-        if path.is_symlink() and root not in path.resolve().parents:
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            report.reason = "broken or looping symlink"
+            continue
+        if path.is_symlink() and root not in target.parents:
             report.reason = "symlink pointing outside the corpus folder"
+            continue
+        if not target.is_file():  # a FIFO or a device would block the read forever
+            report.reason = "not a regular file"
             continue
         try:
             size = path.stat().st_size
@@ -276,8 +284,8 @@ def build_index(
         }
         builds.write_json(files.manifest, manifest)
         builds.publish(index_dir, build_id)
-        if chroma_url and previous_id:
-            _drop_old_collections(index_dir, chroma_url, keep={build_id, previous_id})
+        if chroma_url:  # also the collections of killed builds
+            _drop_old_collections(index_dir, chroma_url, keep={build_id, previous_id or build_id})
         builds.remove_old_builds(index_dir)
     report.seconds = time.perf_counter() - t0
     return report

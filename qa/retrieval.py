@@ -174,7 +174,9 @@ class OpenIndex:
             return []
         hits = self.store.query(qvec, min(CANDIDATES, n))
         bm25 = self.lexical.scores(query.search)
-        top_lex = np.argsort(-bm25)[: min(CANDIDATES, n)]
+        m = min(CANDIDATES, n)
+        # argpartition: the top m without sorting every passage's score (100,000 of them at scale)
+        top_lex = np.argpartition(-bm25, m - 1)[:m] if m < n else np.arange(n)
         rows = {h.row for h in hits if 0 <= h.row < n} | {int(r) for r in top_lex}
         if not query.author:
             rows = {r for r in rows if not self.is_meta[r]}

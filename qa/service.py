@@ -39,8 +39,6 @@ def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
     q = " ".join(question.split())
     if not q:
         raise QuestionError("question must not be empty")
-    if any("\ud800" <= ch <= "\udfff" for ch in q):  # e.g. undecodable bytes on a command line
-        raise QuestionError("question is not valid Unicode text (it holds a lone surrogate)")
     if len(question) > MAX_QUESTION_CHARS:
         raise QuestionError(
             f"question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"

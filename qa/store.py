@@ -7,6 +7,7 @@ from our embedder, and queries always pass `query_embeddings`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
+
+from qa.builds import IndexUnavailable
 
 # Chroma's telemetry must stay off on these machines (no network, and no reason to send any).
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -31,8 +34,8 @@ ADD_BATCH = 4000
 EXACT_SEARCH_MAX = 4096
 
 
-class StoreError(RuntimeError):
-    """The vector store cannot be opened or queried; the message says why."""
+class StoreError(IndexUnavailable):
+    """The vector store cannot be opened or queried; the message says why (HTTP 503, exit 3)."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +59,26 @@ def _client(path: Path | None, url: str) -> Any:
         parts = urlparse(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise StoreError(f"QA_CHROMA_URL {url!r} is not an http(s)://HOST:PORT URL")
-        return chromadb.HttpClient(
-            host=parts.hostname,
-            port=parts.port or (443 if parts.scheme == "https" else 80),
-            ssl=parts.scheme == "https",
-            settings=_chroma_settings(),
-        )
+        try:
+            return chromadb.HttpClient(
+                host=parts.hostname,
+                port=parts.port or (443 if parts.scheme == "https" else 80),
+                ssl=parts.scheme == "https",
+                settings=_chroma_settings(),
+            )
+        except Exception as exc:  # the server is down or is not Chroma
+            raise StoreError(f"cannot reach the Chroma server at {url} ({exc})") from exc
     assert path is not None
-    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+    except Exception:
+        # Chroma caches a store that failed to open, half made, by path: forget it, so the next
+        # attempt reports the same reason instead of an AttributeError.
+        with contextlib.suppress(Exception):
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(str(path), None)
+        raise
 
 
 def collection_name(build_id: str) -> str:
@@ -110,6 +125,8 @@ class VectorStore:
         cls, path: Path | None, build_id: str, url: str = "", exact: bool = True
     ) -> VectorStore:
         """Open a build's collection for queries (`exact=False`: always ask Chroma's HNSW)."""
+        if not url and path is not None and not path.is_dir():  # never create an empty store
+            raise StoreError(f"{path} is missing (a build made on a Chroma server needs its URL)")
         try:
             client = _client(path, url)
             col = client.get_collection(collection_name(build_id), embedding_function=None)
@@ -133,7 +150,10 @@ class VectorStore:
         for i in range(0, len(vectors), ADD_BATCH):
             chunk = vectors[i : i + ADD_BATCH]
             ids = [str(first_row + i + j) for j in range(len(chunk))]
-            self._collection.add(ids=ids, embeddings=chunk.astype(np.float32))
+            try:
+                self._collection.add(ids=ids, embeddings=chunk.astype(np.float32))
+            except Exception as exc:  # a Chroma server that went away mid-build
+                raise StoreError(f"cannot write to the vector store ({exc})") from exc
         self._count = int(self._collection.count())
 
     def count(self) -> int:
@@ -158,10 +178,13 @@ class VectorStore:
             top = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
             top = top[np.argsort(-sims[top], kind="stable")]
             return [Hit(int(i), float(sims[i])) for i in top]
-        with self._lock:
-            res = self._collection.query(
-                query_embeddings=[vector.astype(np.float32)], n_results=k, include=["distances"]
-            )
+        try:
+            with self._lock:
+                res = self._collection.query(
+                    query_embeddings=[vector.astype(np.float32)], n_results=k, include=["distances"]
+                )
+        except Exception as exc:  # a Chroma server that went away: 503, not 500
+            raise StoreError(f"cannot query the vector store ({exc})") from exc
         ids: Sequence[str] = res["ids"][0]
         dists: Sequence[float] = res["distances"][0]
         return [Hit(int(i), 1.0 - float(d)) for i, d in zip(ids, dists, strict=True)]
