@@ -207,6 +207,7 @@ def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
         stems6=question_stems(question),
         wanted=answer_type(question),
         author=asks_for_author(question),
-        focus=question_focus(question),
+        # "Who is the author of ..." asks for the byline, not for a passage naming "author".
+        focus=set() if asks_for_author(question) else question_focus(question),
         wants_table=wants_table,
     )

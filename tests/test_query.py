@@ -84,3 +84,8 @@ def test_initials_and_stop_words() -> None:
         "russia",
         "sanction",
     }
+
+
+def test_author_questions_ask_for_the_byline_not_a_focus() -> None:
+    q = parse_query("Who is the author of the article whose TL;DR covers the Rubio-Lavrov talks?")
+    assert q.author and q.focus == set()
