@@ -7,7 +7,7 @@ support score against a threshold calibrated with `qa eval --calibrate`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from qa.chunking import Location
@@ -191,8 +191,6 @@ def _clean(raw: str, a: int, b: int, index: OpenIndex, doc_id: str) -> str:
 
 def renumber(answer: Answer, keep: list[Citation], index: OpenIndex) -> Answer:
     """Drop citations that failed verification and renumber the rest from 1."""
-    from dataclasses import replace
-
     cites = [replace(c, n=i) for i, c in enumerate(keep, start=1)]
     if not cites:
         return replace(answer, answerable=False, answer=NOT_FOUND, citations=())

@@ -326,11 +326,3 @@ def _document_json(d: Document) -> dict[str, Any]:
         # Table rows with their header cells, so an answer can spell a row out.
         "table_rows": [[b.start, b.end, list(b.header)] for b in d.blocks if b.kind == "table_row"],
     }
-
-
-def ensure_index(seeds_dir: Path, index_dir: Path, embedder: Embedder, **kw: Any) -> bool:
-    """Build the index if none is published; True when a build ran."""
-    if builds.current_build_id(index_dir) is not None:
-        return False
-    build_index(seeds_dir, index_dir, embedder, **kw)
-    return True

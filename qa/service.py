@@ -12,7 +12,7 @@ import hashlib
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -170,8 +170,6 @@ class QAService:
         if len(keep) != len(answer.citations):
             answer = renumber(answer, keep, idx)
         t3 = time.perf_counter()
-        from dataclasses import replace
-
         return replace(
             answer,
             question=question,

@@ -75,6 +75,16 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A per-test copy of seeds/ that a test may change freely."""
+    d = tmp_path / "seeds"
+    d.mkdir()
+    for p in SEEDS.glob("*.txt"):
+        shutil.copy2(p, d / p.name)
+    return d
+
+
 @pytest.fixture(scope="session")
 def seeds_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of seeds/ (tests must never touch the real corpus)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,15 +15,6 @@ from qa.settings import PROJECT_ROOT
 from tests.conftest import FakeEmbedder
 
 SEEDS = PROJECT_ROOT / "seeds"
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    d = tmp_path / "seeds"
-    d.mkdir()
-    for p in SEEDS.glob("*.txt"):
-        shutil.copy2(p, d / p.name)
-    return d
 
 
 def test_build_writes_manifest_and_publishes(corpus: Path, tmp_path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import socket
 import statistics
 import subprocess
@@ -36,15 +35,6 @@ QUESTIONS = [
     .splitlines()
     if line.strip()
 ]
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    d = tmp_path / "seeds"
-    d.mkdir()
-    for p in SEEDS.glob("*.txt"):
-        shutil.copy2(p, d / p.name)
-    return d
 
 
 def test_prepare_builds_a_missing_index_with_progress(corpus: Path, tmp_path: Path) -> None:
