@@ -12,6 +12,7 @@ import hashlib
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,11 @@ class QAService:
         self._index: OpenIndex | None = None
         self._lock = threading.Lock()
         self._checker = SourceChecker()
+        # The question is embedded on a worker thread while this one scores BM25, which needs
+        # no query vector: the encoder releases the GIL, so on a second core the BM25 cost,
+        # which grows with the corpus, hides behind the embedding's, which does not. (The
+        # other way round, the encoder would wait for the GIL until BM25 finished.)
+        self._encoder_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-encode")
         self.last_error: str | None = None
 
     @property
@@ -160,9 +166,13 @@ class QAService:
         idx = self.index()  # one build for the whole question
         t1 = time.perf_counter()
         query = idx.parse_query(q)
-        qvec = self.embedder.encode([query.embed])[0]
+        embedder = self.embedder
+        pending = self._encoder_pool.submit(embedder.encode, [query.embed])
+        lexical = idx.lexical_hits(query)
+        # Not started yet (both workers busy with other questions): run it here, not in a queue.
+        qvec = (embedder.encode([query.embed]) if pending.cancel() else pending.result())[0]
         t2 = time.perf_counter()
-        candidates = idx.retrieve(query, qvec, k)
+        candidates = idx.retrieve(query, qvec, k, lexical)
         answer = compose(q, candidates, idx, self.settings.min_score)
         keep = [
             c for c in answer.citations if self._checker.verify(c, idx.documents[c.doc_id]["path"])

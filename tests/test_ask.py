@@ -6,6 +6,8 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,35 @@ def test_cli_ask_json_and_errors(built_index: Settings, tmp_path: Path) -> None:
 def test_lone_surrogates_are_refused_not_crashed(service: QAService) -> None:
     with pytest.raises(QuestionError, match="surrogates"):
         service.ask("where \udcff is it?")
+
+
+def test_bm25_computed_beside_the_encoder_ranks_the_same(service: QAService) -> None:
+    # The service scores BM25 while a worker embeds the question; `retrieve` without it must
+    # give the same ranking, score for score.
+    idx = service.index()
+    for question in ("When did Russia begin its full-scale invasion?", "Who wrote the article?"):
+        query = idx.parse_query(question)
+        qvec = service.embedder.encode([query.embed])[0]
+        alone = idx.retrieve(query, qvec, 5)
+        given = idx.retrieve(query, qvec, 5, idx.lexical_hits(query))
+        assert [(c.row, c.score) for c in alone] == [(c.row, c.score) for c in given]
+
+
+def test_ask_answers_while_the_encoder_workers_are_busy(service: QAService) -> None:
+    # Both workers stuck on other work: the question is embedded on the calling thread instead
+    # of waiting in the queue behind them.
+    question = "When did Russia begin its full-scale invasion?"
+    expected = service.ask(question)
+    release = threading.Event()
+    blockers = [service._encoder_pool.submit(release.wait, 30) for _ in range(2)]
+    try:
+        t = time.perf_counter()
+        got = service.ask(question)
+        waited = time.perf_counter() - t
+    finally:
+        release.set()
+    assert all(b.result(timeout=5) for b in blockers)
+    assert waited < 10, "ask waited for the busy workers"
+    assert [(c.doc_id, c.start, c.end) for c in got.citations] == [
+        (c.doc_id, c.start, c.end) for c in expected.citations
+    ]
