@@ -70,16 +70,27 @@ def answer_type(question: str) -> re.Pattern[str] | None:
     return None
 
 
+def answer_tokens(
+    pattern: re.Pattern[str], text: str, start: int, end: int
+) -> tuple[tuple[str, ...], ...]:
+    """The content-word prefixes of each match of `pattern` in `text[start:end]`."""
+    return tuple(
+        tuple(w[:6] for w in words(m.group(0)) if w not in _STOP)
+        for m in pattern.finditer(text, start, end)
+    )
+
+
+def is_new_answer(matches: tuple[tuple[str, ...], ...], q_words: set[str]) -> bool:
+    """True when one of the matches (from `answer_tokens`) says something the question does not."""
+    return any(not tokens or any(t not in q_words for t in tokens) for tokens in matches)
+
+
 def has_new_answer(
     pattern: re.Pattern[str], text: str, start: int, end: int, q_words: set[str]
 ) -> bool:
     """True when `text[start:end]` holds a match of `pattern` that the question does not already
     say: "in Malaysia" cannot answer "which Malaysian city", it only repeats the question."""
-    for m in pattern.finditer(text, start, end):
-        tokens = [w[:6] for w in words(m.group(0)) if w not in _STOP]
-        if any(t not in q_words for t in tokens) or not tokens:
-            return True
-    return False
+    return is_new_answer(answer_tokens(pattern, text, start, end), q_words)
 
 
 def question_stems(question: str) -> set[str]:

@@ -20,9 +20,10 @@ from qa.lexical import LexicalIndex
 from qa.query import (
     ANSWER_TYPE_BONUS,
     Query,
+    answer_tokens,
     content_terms,
     corpus_acronyms,
-    has_new_answer,
+    is_new_answer,
     parse_query,
 )
 from qa.store import StoreError, VectorStore
@@ -143,6 +144,7 @@ class OpenIndex:
         n = max(1, len(self.passages))
         self._idf = {t: float(np.log((n + 1) / (c + 0.5))) for t, c in df.items()}
         self._idf_unknown = float(np.log((n + 1) / 0.5))
+        self._match_memo: dict[tuple[str, int, int], tuple[tuple[str, ...], ...]] = {}
         self.is_meta = np.array([p.kind == "meta" for p in self.passages], dtype=bool)
         self.acronyms = corpus_acronyms([d["text"] for d in self.documents.values()])
         # Surnames from bylines: "according to the Vance article" points at one document.
@@ -205,13 +207,20 @@ class OpenIndex:
             rows = {r for r in rows if not self.is_meta[r]}
         q_weight = sum(self.idf(t) for t in query.terms)
         named = self.named_documents(query.text)
+        ordered = sorted(rows)
+        # One product for every candidate's sentences, not one per candidate.
+        offsets = self.sentence_offsets
+        spans = [(int(offsets[r]), int(offsets[r + 1])) for r in ordered]
+        gathered = np.concatenate([np.arange(a, b) for a, b in spans]) if spans else []
+        sims = (self.sentence_vectors[gathered] @ qvec).tolist() if len(gathered) else []
+        dense_all = (self.vectors[ordered] @ qvec).tolist() if ordered else []
         out = []
-        for row in sorted(rows):
+        at = 0
+        for row, dense, (a, b) in zip(ordered, dense_all, spans, strict=True):
             p = self.passages[row]
-            text = self.documents[p.doc_id]["text"]
-            dense = float(self.vectors[row] @ qvec)
             lex_score = float(bm25[row]) / max_bm25 if max_bm25 > 0 else 0.0
-            sents = self._score_sentences(row, qvec, query)
+            sents = self._score_sentences(row, sims[at : at + b - a], query)
+            at += b - a
             best = sents[0][1] if sents else dense
             score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lex_score
             if query.author and self.is_meta[row]:
@@ -226,7 +235,7 @@ class OpenIndex:
             if query.focus and not query.focus <= self.passage_terms[row]:
                 type_match = False  # it never names what the question asks about
             elif query.wanted is not None:
-                type_match = has_new_answer(query.wanted, text, p.start, p.end, query.stems6)
+                type_match = is_new_answer(self._matches(query.wanted, row, -1), query.stems6)
                 if type_match:
                     score += W_TYPE
             out.append(Candidate(row, p, score, dense, lex_score, sents, coverage, type_match))
@@ -258,25 +267,43 @@ class OpenIndex:
                 return [*top[:-1], c]
         return top
 
+    def _matches(
+        self, pattern: re.Pattern[str], row: int, sentence: int
+    ) -> tuple[tuple[str, ...], ...]:
+        """`answer_tokens` of a passage's sentence (-1: the whole passage), memoised: the same
+        passages come back question after question, and the regexes cost more than the rest."""
+        key = (pattern.pattern, row, sentence)
+        found = self._match_memo.get(key)
+        if found is None:
+            p = self.passages[row]
+            start, end = (p.start, p.end) if sentence < 0 else p.sentences[sentence]
+            found = answer_tokens(pattern, self.documents[p.doc_id]["text"], start, end)
+            # At most 3 patterns x (sentences + passages) entries; a race only computes the
+            # same value twice.
+            self._match_memo[key] = found
+        return found
+
     def _score_sentences(
-        self, row: int, qvec: np.ndarray, query: Query
+        self, row: int, sims: list[float], query: Query
     ) -> tuple[tuple[int, float, float, bool], ...]:
-        a, b = self.sentence_offsets[row], self.sentence_offsets[row + 1]
-        if a == b:
+        """Score a passage's sentences, given their similarities to the query vector."""
+        if not sims:
             return ()
-        sims = self.sentence_vectors[a:b] @ qvec
         p = self.passages[row]
         text = self.documents[p.doc_id]["text"]
         muted = self.sentence_muted[row]
-        n_terms = len(query.terms)
+        terms = self.sentence_terms[row]
+        q_terms = query.terms
+        n_terms = len(q_terms)
+        wanted = query.wanted
+        byline = query.author and p.kind == "meta"
         scored = []
         for i, sim in enumerate(sims):
-            s, e = p.sentences[i]
-            overlap = len(query.terms & self.sentence_terms[row][i]) / n_terms if n_terms else 0.0
-            score = float(sim) + 0.15 * overlap
-            if query.wanted is not None and has_new_answer(query.wanted, text, s, e, query.stems6):
+            overlap = len(q_terms & terms[i]) / n_terms if n_terms else 0.0
+            score = sim + 0.15 * overlap
+            if wanted is not None and is_new_answer(self._matches(wanted, row, i), query.stems6):
                 score += ANSWER_TYPE_BONUS
-            if query.author and p.kind == "meta" and text.startswith("By ", s):
+            if byline and text.startswith("By ", p.sentences[i][0]):
                 score += META_BONUS  # the byline answers "who wrote it"
             scored.append((i, score, overlap, muted[i]))
         # Muted sentences (questions, table headers, lead-ins) rank after every other sentence,

@@ -17,10 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qa import builds
 from qa.answering import Answer, Citation, compose, renumber
 from qa.embedding import Embedder
-from qa.retrieval import OpenIndex
+from qa.query import Query
+from qa.retrieval import LexicalHits, OpenIndex
 from qa.settings import Settings
 
 MAX_QUESTION_CHARS = 1000
@@ -105,11 +108,15 @@ class QAService:
         self._index: OpenIndex | None = None
         self._lock = threading.Lock()
         self._checker = SourceChecker()
-        # The question is embedded on a worker thread while this one scores BM25, which needs
-        # no query vector: the encoder releases the GIL, so on a second core the BM25 cost,
-        # which grows with the corpus, hides behind the embedding's, which does not. (The
-        # other way round, the encoder would wait for the GIL until BM25 finished.)
-        self._encoder_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qa-encode")
+        # A question asked alone is embedded on a worker thread while this one scores BM25,
+        # which needs no query vector: the encoder releases the GIL, so on a second core the
+        # BM25 cost, which grows with the corpus, hides behind the embedding's, which does not.
+        # (The other way round, the encoder would wait for the GIL until BM25 finished.) When
+        # other questions are in flight the cores are busy anyway, and the hand-off would
+        # only add work, so each runs on its own thread.
+        self._encoder_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qa-encode")
+        self._asking = 0
+        self._asking_lock = threading.Lock()
         self.last_error: str | None = None
 
     @property
@@ -166,11 +173,14 @@ class QAService:
         idx = self.index()  # one build for the whole question
         t1 = time.perf_counter()
         query = idx.parse_query(q)
-        embedder = self.embedder
-        pending = self._encoder_pool.submit(embedder.encode, [query.embed])
-        lexical = idx.lexical_hits(query)
-        # Not started yet (both workers busy with other questions): run it here, not in a queue.
-        qvec = (embedder.encode([query.embed]) if pending.cancel() else pending.result())[0]
+        with self._asking_lock:
+            self._asking += 1
+            alone = self._asking == 1
+        try:
+            qvec, lexical = self._embed_and_score(idx, query, alone)
+        finally:
+            with self._asking_lock:
+                self._asking -= 1
         t2 = time.perf_counter()
         candidates = idx.retrieve(query, qvec, k, lexical)
         answer = compose(q, candidates, idx, self.settings.min_score)
@@ -189,6 +199,19 @@ class QAService:
                 "total": (t3 - t0) * 1000,
             },
         )
+
+    def _embed_and_score(
+        self, idx: OpenIndex, query: Query, alone: bool
+    ) -> tuple[np.ndarray, LexicalHits]:
+        """The query vector and the BM25 hits, side by side on two threads when `alone`."""
+        embedder = self.embedder
+        if not alone:
+            return embedder.encode([query.embed])[0], idx.lexical_hits(query)
+        pending = self._encoder_pool.submit(embedder.encode, [query.embed])
+        lexical = idx.lexical_hits(query)
+        # Not started yet (the worker still busy): embed here rather than wait in its queue.
+        vectors = embedder.encode([query.embed]) if pending.cancel() else pending.result()
+        return vectors[0], lexical
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
         """A document of the serving build, for showing a citation in context."""
