@@ -183,9 +183,8 @@ class OpenIndex:
         bm25 = self.lexical.scores(query.search)
         n, m = len(bm25), min(CANDIDATES, len(bm25))
         # argpartition: the top m without sorting every passage's score (100,000 at scale).
-        # Rows that share no term with the question may fill the m; in a small corpus they are
-        # extra candidates that the sentence scores sometimes rank first (eval: hit@1 -0.02
-        # without them).
+        # In a small corpus rows sharing no term with the question may fill the m; they are
+        # scored like any other candidate.
         top = np.argpartition(-bm25, m - 1)[:m] if 0 < m < n else np.arange(n)
         return LexicalHits(bm25, top, float(bm25.max()) if bm25.size else 0.0)
 
