@@ -137,6 +137,33 @@ class OpenIndex:
                 ]
             )
         self.passage_terms = [set().union(set(), *ts) for ts in self.sentence_terms]
+        # The same facts as flat arrays over all sentences, so that a question scores every
+        # candidate's sentences with a few vector operations instead of a Python loop each.
+        vocab: dict[str, int] = {}
+        term_ids: list[int] = []
+        term_counts: list[int] = []
+        for ts in self.sentence_terms:
+            for terms in ts:
+                term_counts.append(len(terms))
+                term_ids.extend(vocab.setdefault(t, len(vocab)) for t in sorted(terms))
+        self._vocab = vocab
+        self._term_ids = np.array(term_ids, dtype=np.int64)
+        self._term_start = np.concatenate([[0], np.cumsum(term_counts, dtype=np.int64)])
+        self._muted = np.array([m for ms in self.sentence_muted for m in ms], dtype=bool)
+        self._byline = np.array(
+            [
+                p.kind == "meta" and self.documents[p.doc_id]["text"].startswith("By ", a)
+                for p in self.passages
+                for a, _b in p.sentences
+            ],
+            dtype=bool,
+        )
+        self._tabular = np.array([p.kind in ("table", "list") for p in self.passages], dtype=bool)
+        doc_ids = sorted(self.documents)
+        self._doc_number = {d: i for i, d in enumerate(doc_ids)}
+        self._passage_doc = np.array(
+            [self._doc_number[p.doc_id] for p in self.passages], dtype=np.int64
+        )
         df: dict[str, int] = {}
         for terms in self.passage_terms:
             for t in terms:
@@ -193,77 +220,130 @@ class OpenIndex:
     ) -> list[Candidate]:
         """The best `limit` passages for the query (`qvec` embeds `query.embed`), best first.
 
-        `lexical` is `lexical_hits(query)` when the caller has already computed it.
+        `lexical` is `lexical_hits(query)` when the caller has already computed it. Every
+        candidate is scored with array operations; only the ones returned become Candidates.
         """
         n = len(self.passages)
         if n == 0:
             return []
         hits = self.store.query(qvec, min(CANDIDATES, n))
         lex = lexical if lexical is not None else self.lexical_hits(query)
-        bm25, max_bm25 = lex.scores, lex.max
-        rows = {h.row for h in hits if 0 <= h.row < n} | {int(r) for r in lex.top}
+        found = {h.row for h in hits if 0 <= h.row < n} | {int(r) for r in lex.top}
+        rows = np.array(sorted(found), dtype=np.int64)
         if not query.author:
-            rows = {r for r in rows if not self.is_meta[r]}
+            rows = rows[~self.is_meta[rows]]
+        if not len(rows):
+            return []
+        dense = (self.vectors[rows] @ qvec).astype(np.float64)
+        first = self.sentence_offsets[rows]
+        counts = self.sentence_offsets[rows + 1] - first
+        gathered = _ranges(first, counts)
+        sims, sentence_scores = self._sentence_scores(query, qvec, rows, gathered, counts)
+        best = _best_sentence(sentence_scores, self._muted[gathered], counts, dense)
+        lex_scores = (
+            lex.scores[rows].astype(np.float64) / lex.max
+            if lex.max > 0
+            else np.zeros(len(rows), dtype=np.float64)
+        )
+        # The same sums, in the same order, as one candidate at a time would add them.
+        score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lex_scores
+        if query.author:
+            score[self.is_meta[rows]] += META_BONUS
+        named = [self._doc_number[d] for d in self.named_documents(query.text)]
+        if named:
+            score[np.isin(self._passage_doc[rows], named)] += W_NAMED_DOC
+        if query.wants_table:
+            score[self._tabular[rows]] += W_TABLE
+        if query.wanted is not None:
+            typed = [self._type_match(query, int(r)) is True for r in rows]
+            score[np.array(typed, dtype=bool)] += W_TYPE
+        ranked = np.argsort(-score, kind="stable")
+        ends = np.cumsum(counts)
         q_weight = sum(self.idf(t) for t in query.terms)
-        named = self.named_documents(query.text)
-        ordered = sorted(rows)
-        # One product for every candidate's sentences, not one per candidate.
-        offsets = self.sentence_offsets
-        spans = [(int(offsets[r]), int(offsets[r + 1])) for r in ordered]
-        gathered = np.concatenate([np.arange(a, b) for a, b in spans]) if spans else []
-        sims = (self.sentence_vectors[gathered] @ qvec).tolist() if len(gathered) else []
-        dense_all = (self.vectors[ordered] @ qvec).tolist() if ordered else []
-        out = []
-        at = 0
-        for row, dense, (a, b) in zip(ordered, dense_all, spans, strict=True):
-            p = self.passages[row]
-            lex_score = float(bm25[row]) / max_bm25 if max_bm25 > 0 else 0.0
-            sents = self._score_sentences(row, sims[at : at + b - a], query)
-            at += b - a
-            best = sents[0][1] if sents else dense
-            score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lex_score
-            if query.author and self.is_meta[row]:
-                score += META_BONUS
-            if p.doc_id in named:
-                score += W_NAMED_DOC
-            if query.wants_table and p.kind in ("table", "list"):
-                score += W_TABLE
-            found = query.terms & self.passage_terms[row]
-            coverage = sum(self.idf(t) for t in found) / q_weight if q_weight else 0.0
-            type_match = None
-            if query.focus and not query.focus <= self.passage_terms[row]:
-                type_match = False  # it never names what the question asks about
-            elif query.wanted is not None:
-                type_match = is_new_answer(self._matches(query.wanted, row, -1), query.stems6)
-                if type_match:
-                    score += W_TYPE
-            out.append(Candidate(row, p, score, dense, lex_score, sents, coverage, type_match))
-        out.sort(key=lambda c: -c.score)
-        return self._with_section_rest(out, limit)
 
-    def _with_section_rest(self, ranked: list[Candidate], limit: int) -> list[Candidate]:
-        """Keep the rest of the best passage's section in view.
+        def candidate(i: int) -> Candidate:
+            row = int(rows[i])
+            a = int(ends[i] - counts[i])
+            found_terms = query.terms & self.passage_terms[row]
+            coverage = sum(self.idf(t) for t in found_terms) / q_weight if q_weight else 0.0
+            return Candidate(
+                row,
+                self.passages[row],
+                float(score[i]),
+                float(dense[i]),
+                float(lex_scores[i]),
+                self._score_sentences(row, sims[a : int(ends[i])].tolist(), query),
+                coverage,
+                self._type_match(query, row),
+            )
+
+        return [candidate(int(i)) for i in self._with_section_rest(rows, ranked, limit)]
+
+    def _sentence_scores(
+        self,
+        query: Query,
+        qvec: np.ndarray,
+        rows: np.ndarray,
+        gathered: np.ndarray,
+        counts: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Similarity and score of the `gathered` sentences (all of the candidate `rows`, `counts`
+        each): the score `_score_sentences` gives each, computed for all at once.
+        """
+        sims = (self.sentence_vectors[gathered] @ qvec).astype(np.float64)
+        q_ids = [self._vocab[t] for t in query.terms if t in self._vocab]
+        if q_ids:
+            wanted_terms = np.zeros(len(self._vocab), dtype=bool)
+            wanted_terms[q_ids] = True
+            t0 = self._term_start[gathered]
+            t_counts = self._term_start[gathered + 1] - t0
+            in_question = wanted_terms[self._term_ids[_ranges(t0, t_counts)]]
+            sentence_of = np.repeat(np.arange(len(gathered)), t_counts)
+            shared = np.bincount(sentence_of, weights=in_question, minlength=len(gathered))
+            scores = sims + 0.15 * (shared / len(query.terms))
+        else:
+            scores = sims.copy()
+        if query.wanted is not None:
+            local = gathered - np.repeat(self.sentence_offsets[rows], counts)
+            typed = [
+                is_new_answer(self._matches(query.wanted, r, i), query.stems6)
+                for r, i in zip(np.repeat(rows, counts).tolist(), local.tolist(), strict=True)
+            ]
+            scores[np.array(typed, dtype=bool)] += ANSWER_TYPE_BONUS
+        if query.author:
+            scores[self._byline[gathered]] += META_BONUS
+        return sims, scores
+
+    def _type_match(self, query: Query, row: int) -> bool | None:
+        """None when the question's form expects nothing; else whether the passage has it."""
+        if query.focus and not query.focus <= self.passage_terms[row]:
+            return False  # it never names what the question asks about
+        if query.wanted is not None:
+            return is_new_answer(self._matches(query.wanted, row, -1), query.stems6)
+        return None
+
+    def _with_section_rest(self, rows: np.ndarray, ranked: np.ndarray, limit: int) -> list[int]:
+        """Positions (into `rows`) of the passages to return, keeping the rest of the best
+        passage's section in view.
 
         A section too long for one passage is cut in two; the half the question did not match
         best is still the likeliest place for an answer the ranking missed, so it takes the last
         slot when it did not earn one (only when there are more candidates than slots).
         """
-        top = ranked[:limit]
+        top = [int(i) for i in ranked[:limit]]
         if len(ranked) <= limit or limit < 3:
             return top
-        first = top[0].passage
-        shown = {c.row for c in top}
+        first = self.passages[int(rows[top[0]])]
         text = self.documents[first.doc_id]["text"]
-        for c in ranked[limit:]:
-            p = c.passage
+        for i in ranked[limit:]:
+            p = self.passages[int(rows[i])]
             if (
-                c.row not in shown
-                and p.doc_id == first.doc_id
+                p.doc_id == first.doc_id
                 and p.section == first.section
                 and p.kind == first.kind
                 and not text[min(p.end, first.end) : max(p.start, first.start)].strip()
             ):
-                return [*top[:-1], c]
+                return [*top[:-1], int(i)]
         return top
 
     def _matches(
@@ -309,3 +389,30 @@ class OpenIndex:
         # so the highlight lands on the answer, not on the FAQ question that asked it.
         scored.sort(key=lambda t: (t[3], -t[1]))
         return tuple(scored)
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The concatenation of `arange(s, s + c)` for each start and count, without a loop."""
+    total = int(counts.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.cumsum(counts) - counts
+    return np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, counts)
+
+
+def _best_sentence(
+    scores: np.ndarray, muted: np.ndarray, counts: np.ndarray, dense: np.ndarray
+) -> np.ndarray:
+    """Each candidate's first sentence in `_score_sentences`' order, from the concatenated
+    sentence `scores` (`counts` per candidate): the best that is not muted, else the best muted
+    one; a passage without sentences counts its `dense` similarity."""
+    best = dense.copy()
+    has = counts > 0
+    if not has.any():
+        return best
+    # Reduce over the non-empty segments only: reduceat misreads empty ones.
+    starts = (np.cumsum(counts) - counts)[has]
+    open_best = np.maximum.reduceat(np.where(muted, -np.inf, scores), starts)
+    muted_best = np.maximum.reduceat(np.where(muted, scores, -np.inf), starts)
+    best[has] = np.where(open_best > -np.inf, open_best, muted_best)
+    return best

@@ -1,0 +1,112 @@
+"""Retrieval scores all candidates with array operations: they must match the per-sentence rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qa.retrieval import (
+    META_BONUS,
+    W_DENSE,
+    W_LEXICAL,
+    W_NAMED_DOC,
+    W_SENTENCE,
+    W_TABLE,
+    W_TYPE,
+    _best_sentence,
+    _ranges,
+)
+from qa.service import QAService
+
+segments = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 6)), max_size=12)
+
+
+@given(segments)
+def test_ranges_is_the_concatenation_of_aranges(pairs: list[tuple[int, int]]) -> None:
+    starts = np.array([s for s, _ in pairs], dtype=np.int64)
+    counts = np.array([c for _, c in pairs], dtype=np.int64)
+    expected = [i for s, c in pairs for i in range(s, s + c)]
+    assert _ranges(starts, counts).tolist() == expected
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.floats(-1, 2, allow_nan=False), st.booleans()), max_size=5),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_best_sentence_is_the_first_in_highlight_order(
+    passages: list[list[tuple[float, bool]]],
+) -> None:
+    # `_score_sentences` sorts a passage's sentences by (muted, -score): its first entry is the
+    # best unmuted sentence, or the best muted one when all are muted.
+    scores = np.array([s for p in passages for s, _ in p], dtype=np.float64)
+    muted = np.array([m for p in passages for _, m in p], dtype=bool)
+    counts = np.array([len(p) for p in passages], dtype=np.int64)
+    dense = np.arange(len(passages), dtype=np.float64) / 10
+    got = _best_sentence(scores, muted, counts, dense).tolist()
+    for i, p in enumerate(passages):
+        expected = sorted(p, key=lambda t: (t[1], -t[0]))[0][0] if p else dense[i]
+        assert got[i] == expected
+
+
+QUESTIONS = [
+    "When did Russia begin its full-scale invasion?",  # a date wanted
+    "How many refugees has Poland taken in?",  # a number wanted
+    "Where did Rubio and Lavrov meet?",  # a place wanted
+    "Who wrote the article about the Rubio-Lavrov meeting?",  # the byline
+    "According to the table, which country gives refugee support?",  # a table
+    "According to Eleanor Vance, what did Rubio discuss?",  # an author's article
+    "Who is the Secretary General of NATO?",  # a focus
+    "What sanctions were imposed on Russia?",
+    "What is the capital of France?",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_each_candidate_score_adds_up_from_its_own_sentences(
+    service: QAService, question: str
+) -> None:
+    idx = service.index()
+    query = idx.parse_query(question)
+    qvec = service.embedder.encode([query.embed])[0]
+    ranked = idx.retrieve(query, qvec, 20)
+    assert ranked
+    named = idx.named_documents(query.text)
+    for c in ranked:
+        extra = 0.0
+        if query.author and c.passage.kind == "meta":
+            extra += META_BONUS
+        if c.passage.doc_id in named:
+            extra += W_NAMED_DOC
+        if query.wants_table and c.passage.kind in ("table", "list"):
+            extra += W_TABLE
+        if c.type_match is True and query.wanted is not None:
+            extra += W_TYPE
+        # best_sentence comes from the per-sentence rules (`_score_sentences`), the score from
+        # the array version: they agree to rounding.
+        base = W_DENSE * c.dense + W_SENTENCE * c.best_sentence + W_LEXICAL * c.lexical
+        assert c.score == pytest.approx(base + extra, abs=1e-9), c.passage.section
+    # Best first, except the last slot, which may hold the rest of the top passage's section.
+    scores = [c.score for c in ranked[:-1]]
+    assert scores == sorted(scores, reverse=True)
+    if not query.author:
+        assert all(c.passage.kind != "meta" for c in ranked)
+
+
+def test_a_question_of_unknown_words_still_ranks(service: QAService) -> None:
+    # No query term is in the corpus's vocabulary: sentence scores fall back to similarity alone.
+    idx = service.index()
+    query = idx.parse_query("Xylophone quokka zzyzx?")
+    assert not query.terms & set(idx._vocab)
+    ranked = idx.retrieve(query, service.embedder.encode([query.embed])[0], 5)
+    assert len(ranked) == 5
+    assert all(c.sentences for c in ranked)
+
+
+def test_ranges_of_nothing_is_empty() -> None:
+    empty = np.zeros(0, dtype=np.int64)
+    assert _ranges(empty, empty).shape == (0,)
