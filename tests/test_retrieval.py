@@ -19,6 +19,7 @@ from qa.retrieval import (
     _ranges,
 )
 from qa.service import QAService
+from qa.settings import PROJECT_ROOT
 
 segments = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 6)), max_size=12)
 
@@ -110,3 +111,37 @@ def test_a_question_of_unknown_words_still_ranks(service: QAService) -> None:
 def test_ranges_of_nothing_is_empty() -> None:
     empty = np.zeros(0, dtype=np.int64)
     assert _ranges(empty, empty).shape == (0,)
+
+
+@given(st.text(alphabet=st.sampled_from(list("aAeéİıßſ’'-_1 .?Ωжи\u0301\t")), max_size=60))
+def test_question_terms_are_the_passage_tokenizer_s(text: str) -> None:
+    # A question must be cut into exactly the terms bm25s.tokenize makes of the passages, or
+    # its words would miss their own postings.
+    bm25s = pytest.importorskip("bm25s")
+    from qa.lexical import LexicalIndex, _stemmer
+    from qa.text import fold
+
+    lexical = LexicalIndex(None, 0)
+    expected = bm25s.tokenize(
+        [fold(text)], stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=False
+    )[0]
+    assert lexical.query_terms(text) == [t for t in expected if t]
+
+
+def test_question_terms_of_corpus_sentences() -> None:
+    import bm25s
+
+    from qa.lexical import LexicalIndex, _stemmer
+    from qa.text import fold
+
+    lexical = LexicalIndex(None, 0)
+    for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            expected = bm25s.tokenize(
+                [fold(line)],
+                stopwords="en",
+                stemmer=_stemmer(),
+                show_progress=False,
+                return_ids=False,
+            )[0]
+            assert lexical.query_terms(line) == [t for t in expected if t]
