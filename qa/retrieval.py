@@ -121,14 +121,14 @@ class OpenIndex:
         }
         # Row of each passage's first sentence in sentence_vectors.
         self.sentence_offsets = np.cumsum([0] + [len(p.sentences) for p in self.passages])
-        self.sentence_terms: list[list[set[str]]] = []
+        sentence_terms: list[list[set[str]]] = []
         # Sentences that must never be the highlight: questions and table header rows.
-        self.sentence_muted: list[list[bool]] = []
+        sentence_muted: list[list[bool]] = []
         for p in self.passages:
             raw = self.documents[p.doc_id]["text"]
             spans = [raw[a:b] for a, b in p.sentences]
-            self.sentence_terms.append([content_terms(t) for t in spans])
-            self.sentence_muted.append(
+            sentence_terms.append([content_terms(t) for t in spans])
+            sentence_muted.append(
                 [
                     # A lead-in ("... include:") introduces the answer but is not it.
                     t.rstrip().endswith(("?", ":"))
@@ -136,20 +136,20 @@ class OpenIndex:
                     for t, (a, _b) in zip(spans, p.sentences, strict=True)
                 ]
             )
-        self.passage_terms = [set().union(set(), *ts) for ts in self.sentence_terms]
+        self.passage_terms = [set().union(set(), *ts) for ts in sentence_terms]
         # The same facts as flat arrays over all sentences, so that a question scores every
         # candidate's sentences with a few vector operations instead of a Python loop each.
         vocab: dict[str, int] = {}
         term_ids: list[int] = []
         term_counts: list[int] = []
-        for ts in self.sentence_terms:
+        for ts in sentence_terms:
             for terms in ts:
                 term_counts.append(len(terms))
-                term_ids.extend(vocab.setdefault(t, len(vocab)) for t in sorted(terms))
+                term_ids.extend(vocab.setdefault(t, len(vocab)) for t in terms)
         self._vocab = vocab
         self._term_ids = np.array(term_ids, dtype=np.int64)
         self._term_start = np.concatenate([[0], np.cumsum(term_counts, dtype=np.int64)])
-        self._muted = np.array([m for ms in self.sentence_muted for m in ms], dtype=bool)
+        self._muted = np.array([m for ms in sentence_muted for m in ms], dtype=bool)
         self._byline = np.array(
             [
                 p.kind == "meta" and self.documents[p.doc_id]["text"].startswith("By ", a)
@@ -159,11 +159,7 @@ class OpenIndex:
             dtype=bool,
         )
         self._tabular = np.array([p.kind in ("table", "list") for p in self.passages], dtype=bool)
-        doc_ids = sorted(self.documents)
-        self._doc_number = {d: i for i, d in enumerate(doc_ids)}
-        self._passage_doc = np.array(
-            [self._doc_number[p.doc_id] for p in self.passages], dtype=np.int64
-        )
+
         df: dict[str, int] = {}
         for terms in self.passage_terms:
             for t in terms:
@@ -238,8 +234,11 @@ class OpenIndex:
         first = self.sentence_offsets[rows]
         counts = self.sentence_offsets[rows + 1] - first
         gathered = _ranges(first, counts)
-        sims, sentence_scores = self._sentence_scores(query, qvec, rows, gathered, counts)
-        best = _best_sentence(sentence_scores, self._muted[gathered], counts, dense)
+        muted = self._muted[gathered]
+        sentence_scores, overlaps = self._sentence_scores(
+            query, qvec, rows, first, counts, gathered
+        )
+        best = _best_sentence(sentence_scores, muted, counts, dense)
         lex_scores = (
             lex.scores[rows].astype(np.float64) / lex.max
             if lex.max > 0
@@ -249,9 +248,10 @@ class OpenIndex:
         score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lex_scores
         if query.author:
             score[self.is_meta[rows]] += META_BONUS
-        named = [self._doc_number[d] for d in self.named_documents(query.text)]
+        named = self.named_documents(query.text)
         if named:
-            score[np.isin(self._passage_doc[rows], named)] += W_NAMED_DOC
+            in_named = [self.passages[r].doc_id in named for r in rows.tolist()]
+            score[np.array(in_named, dtype=bool)] += W_NAMED_DOC
         if query.wants_table:
             score[self._tabular[rows]] += W_TABLE
         if query.wanted is not None:
@@ -263,7 +263,7 @@ class OpenIndex:
 
         def candidate(i: int) -> Candidate:
             row = int(rows[i])
-            a = int(ends[i] - counts[i])
+            a, b = int(ends[i] - counts[i]), int(ends[i])
             found_terms = query.terms & self.passage_terms[row]
             coverage = sum(self.idf(t) for t in found_terms) / q_weight if q_weight else 0.0
             return Candidate(
@@ -272,7 +272,7 @@ class OpenIndex:
                 float(score[i]),
                 float(dense[i]),
                 float(lex_scores[i]),
-                self._score_sentences(row, sims[a : int(ends[i])].tolist(), query),
+                _sentence_order(sentence_scores[a:b], overlaps[a:b], muted[a:b]),
                 coverage,
                 self._type_match(query, row),
             )
@@ -284,11 +284,16 @@ class OpenIndex:
         query: Query,
         qvec: np.ndarray,
         rows: np.ndarray,
-        gathered: np.ndarray,
+        first: np.ndarray,
         counts: np.ndarray,
+        gathered: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Similarity and score of the `gathered` sentences (all of the candidate `rows`, `counts`
-        each): the score `_score_sentences` gives each, computed for all at once.
+        """Score and question-term overlap of every sentence of the candidate `rows` (their
+        `counts` sentences from row `first` of the sentence vectors, `gathered`), concatenated.
+
+        A sentence scores its similarity to the question plus 0.15 x the share of the question's
+        content words it holds, plus a bonus when it holds what the question's form asks for
+        (a date for "when") and, for authorship questions, when it is the byline.
         """
         sims = (self.sentence_vectors[gathered] @ qvec).astype(np.float64)
         q_ids = [self._vocab[t] for t in query.terms if t in self._vocab]
@@ -300,19 +305,20 @@ class OpenIndex:
             in_question = wanted_terms[self._term_ids[_ranges(t0, t_counts)]]
             sentence_of = np.repeat(np.arange(len(gathered)), t_counts)
             shared = np.bincount(sentence_of, weights=in_question, minlength=len(gathered))
-            scores = sims + 0.15 * (shared / len(query.terms))
+            overlaps = shared / len(query.terms)
         else:
-            scores = sims.copy()
+            overlaps = np.zeros(len(gathered), dtype=np.float64)
+        scores = sims + 0.15 * overlaps
         if query.wanted is not None:
-            local = gathered - np.repeat(self.sentence_offsets[rows], counts)
+            local = gathered - np.repeat(first, counts)
             typed = [
                 is_new_answer(self._matches(query.wanted, r, i), query.stems6)
                 for r, i in zip(np.repeat(rows, counts).tolist(), local.tolist(), strict=True)
             ]
             scores[np.array(typed, dtype=bool)] += ANSWER_TYPE_BONUS
         if query.author:
-            scores[self._byline[gathered]] += META_BONUS
-        return sims, scores
+            scores[self._byline[gathered]] += META_BONUS  # the byline answers "who wrote it"
+        return scores, overlaps
 
     def _type_match(self, query: Query, row: int) -> bool | None:
         """None when the question's form expects nothing; else whether the passage has it."""
@@ -362,34 +368,6 @@ class OpenIndex:
             self._match_memo[key] = found
         return found
 
-    def _score_sentences(
-        self, row: int, sims: list[float], query: Query
-    ) -> tuple[tuple[int, float, float, bool], ...]:
-        """Score a passage's sentences, given their similarities to the query vector."""
-        if not sims:
-            return ()
-        p = self.passages[row]
-        text = self.documents[p.doc_id]["text"]
-        muted = self.sentence_muted[row]
-        terms = self.sentence_terms[row]
-        q_terms = query.terms
-        n_terms = len(q_terms)
-        wanted = query.wanted
-        byline = query.author and p.kind == "meta"
-        scored = []
-        for i, sim in enumerate(sims):
-            overlap = len(q_terms & terms[i]) / n_terms if n_terms else 0.0
-            score = sim + 0.15 * overlap
-            if wanted is not None and is_new_answer(self._matches(wanted, row, i), query.stems6):
-                score += ANSWER_TYPE_BONUS
-            if byline and text.startswith("By ", p.sentences[i][0]):
-                score += META_BONUS  # the byline answers "who wrote it"
-            scored.append((i, score, overlap, muted[i]))
-        # Muted sentences (questions, table headers, lead-ins) rank after every other sentence,
-        # so the highlight lands on the answer, not on the FAQ question that asked it.
-        scored.sort(key=lambda t: (t[3], -t[1]))
-        return tuple(scored)
-
 
 def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The concatenation of `arange(s, s + c)` for each start and count, without a loop."""
@@ -400,10 +378,25 @@ def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.arange(total, dtype=np.int64) + np.repeat(starts - offsets, counts)
 
 
+def _sentence_order(
+    scores: np.ndarray, overlaps: np.ndarray, muted: np.ndarray
+) -> tuple[tuple[int, float, float, bool], ...]:
+    """One passage's sentences as (index, score, overlap, muted), in highlight order.
+
+    Muted sentences (questions, table headers, lead-ins) rank after every other sentence, so
+    the highlight lands on the answer, not on the FAQ question that asked it.
+    """
+    scored = list(
+        zip(range(len(scores)), scores.tolist(), overlaps.tolist(), muted.tolist(), strict=True)
+    )
+    scored.sort(key=lambda t: (t[3], -t[1]))
+    return tuple(scored)
+
+
 def _best_sentence(
     scores: np.ndarray, muted: np.ndarray, counts: np.ndarray, dense: np.ndarray
 ) -> np.ndarray:
-    """Each candidate's first sentence in `_score_sentences`' order, from the concatenated
+    """Each candidate's first sentence in `_sentence_order`, from the concatenated
     sentence `scores` (`counts` per candidate): the best that is not muted, else the best muted
     one; a passage without sentences counts its `dense` similarity."""
     best = dense.copy()

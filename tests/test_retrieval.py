@@ -7,7 +7,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qa.query import Query, content_terms, has_new_answer
 from qa.retrieval import (
+    ANSWER_TYPE_BONUS,
+    CANDIDATES,
     META_BONUS,
     W_DENSE,
     W_LEXICAL,
@@ -15,6 +18,7 @@ from qa.retrieval import (
     W_SENTENCE,
     W_TABLE,
     W_TYPE,
+    OpenIndex,
     _best_sentence,
     _ranges,
 )
@@ -42,7 +46,7 @@ def test_ranges_is_the_concatenation_of_aranges(pairs: list[tuple[int, int]]) ->
 def test_best_sentence_is_the_first_in_highlight_order(
     passages: list[list[tuple[float, bool]]],
 ) -> None:
-    # `_score_sentences` sorts a passage's sentences by (muted, -score): its first entry is the
+    # `_sentence_order` sorts a passage's sentences by (muted, -score): its first entry is the
     # best unmuted sentence, or the best muted one when all are muted.
     scores = np.array([s for p in passages for s, _ in p], dtype=np.float64)
     muted = np.array([m for p in passages for _, m in p], dtype=bool)
@@ -87,8 +91,8 @@ def test_each_candidate_score_adds_up_from_its_own_sentences(
             extra += W_TABLE
         if c.type_match is True and query.wanted is not None:
             extra += W_TYPE
-        # best_sentence comes from the per-sentence rules (`_score_sentences`), the score from
-        # the array version: they agree to rounding.
+        # best_sentence is the first of the candidate's ordered sentences, the score comes from
+        # the segmented maximum: they agree to rounding.
         base = W_DENSE * c.dense + W_SENTENCE * c.best_sentence + W_LEXICAL * c.lexical
         assert c.score == pytest.approx(base + extra, abs=1e-9), c.passage.section
     # Best first, except the last slot, which may hold the rest of the top passage's section.
@@ -145,3 +149,78 @@ def test_question_terms_of_corpus_sentences() -> None:
                 return_ids=False,
             )[0]
             assert lexical.query_terms(line) == [t for t in expected if t]
+
+
+def _one_at_a_time(idx: OpenIndex, query: Query, qvec: np.ndarray) -> dict[int, tuple]:
+    """The scoring rules applied to one candidate and one sentence at a time, straight from the
+    passage texts: (score, ordered sentences) by row. The oracle for the array version."""
+    n = len(idx.passages)
+    lex = idx.lexical_hits(query)
+    rows = {h.row for h in idx.store.query(qvec, min(CANDIDATES, n))} | set(lex.top.tolist())
+    named = idx.named_documents(query.text)
+    out = {}
+    for row in sorted(rows):
+        p = idx.passages[row]
+        if p.kind == "meta" and not query.author:
+            continue
+        raw = idx.documents[p.doc_id]["text"]
+        first = int(idx.sentence_offsets[row])
+        sentences = []
+        for i, (a, b) in enumerate(p.sentences):
+            text = raw[a:b]
+            sim = float(idx.sentence_vectors[first + i] @ qvec)
+            overlap = len(query.terms & content_terms(text)) / len(query.terms)
+            score = sim + 0.15 * overlap
+            if query.wanted is not None and has_new_answer(query.wanted, raw, a, b, query.stems6):
+                score += ANSWER_TYPE_BONUS
+            if query.author and p.kind == "meta" and raw.startswith("By ", a):
+                score += META_BONUS
+            muted = text.rstrip().endswith(("?", ":")) or (
+                "|" in text and not idx.table_header_at(p.doc_id, a)
+            )
+            sentences.append((i, score, overlap, muted))
+        sentences.sort(key=lambda t: (t[3], -t[1]))
+        dense = float(idx.vectors[row] @ qvec)
+        best = sentences[0][1] if sentences else dense
+        lexical = float(lex.scores[row]) / lex.max if lex.max > 0 else 0.0
+        score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lexical
+        if query.author and p.kind == "meta":
+            score += META_BONUS
+        if p.doc_id in named:
+            score += W_NAMED_DOC
+        if query.wants_table and p.kind in ("table", "list"):
+            score += W_TABLE
+        focus_missing = query.focus and not query.focus <= idx.passage_terms[row]
+        wanted = query.wanted
+        if (
+            wanted
+            and not focus_missing
+            and has_new_answer(wanted, raw, p.start, p.end, query.stems6)
+        ):
+            score += W_TYPE
+        out[row] = (score, tuple(sentences))
+    return out
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_array_scoring_equals_scoring_one_candidate_at_a_time(
+    service: QAService, question: str
+) -> None:
+    idx = service.index()
+    query = idx.parse_query(question)
+    qvec = service.embedder.encode([query.embed])[0]
+    oracle = _one_at_a_time(idx, query, qvec)
+    ranked = idx.retrieve(query, qvec, 20)
+    expected = sorted(oracle, key=lambda r: -oracle[r][0])
+    # The last slot may hold the rest of the top passage's section instead.
+    assert [c.row for c in ranked[:-1]] == expected[: len(ranked) - 1]
+    # Similarities here are float32 dot products of one row at a time, there one matrix product:
+    # they agree to float32 precision.
+    for c in ranked:
+        score, sentences = oracle[c.row]
+        assert c.score == pytest.approx(score, abs=1e-6)
+        assert [(i, m) for i, _, _, m in c.sentences] == [(i, m) for i, _, _, m in sentences]
+        assert [s for _, s, _, _ in c.sentences] == pytest.approx(
+            [s for _, s, _, _ in sentences], abs=1e-6
+        )
+        assert [o for _, _, o, _ in c.sentences] == [o for _, _, o, _ in sentences]
