@@ -63,6 +63,36 @@ def current_build_id(index_dir: Path) -> str | None:
     return value
 
 
+class CurrentWatcher:
+    """`current_build_id` for a caller that asks on every request: CURRENT is read again only
+    when its inode, size or mtime changed, so an unchanged index costs one stat, not a read.
+
+    `publish` replaces CURRENT by a rename (a new inode), and a file written in place gets a
+    new mtime, so every change is seen; a missing CURRENT is never cached.
+    """
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+        self._seen: tuple[tuple[int, int, int], str | None] | None = None
+
+    def build_id(self) -> str | None:
+        """The id in CURRENT, or None when nothing has been published."""
+        try:
+            st = os.stat(self.index_dir / CURRENT)
+        except FileNotFoundError:
+            return current_build_id(self.index_dir)  # None, or a reason it cannot be read
+        except OSError:
+            st = None
+        key = None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
+        seen = self._seen
+        if key is not None and seen is not None and seen[0] == key:
+            return seen[1]
+        build_id = current_build_id(self.index_dir)
+        if key is not None:
+            self._seen = (key, build_id)  # one tuple: readers on other threads see both or none
+        return build_id
+
+
 def current_build_id_or_none(index_dir: Path) -> str | None:
     """Like `current_build_id`, but a corrupt CURRENT counts as none (a rebuild repairs it)."""
     try:

@@ -108,6 +108,7 @@ class QAService:
         self._index: OpenIndex | None = None
         self._lock = threading.Lock()
         self._checker = SourceChecker()
+        self._current = builds.CurrentWatcher(settings.index_dir)
         # A question asked alone is embedded on a worker thread while this one scores BM25,
         # which needs no query vector: the encoder releases the GIL, so on a second core the
         # BM25 cost, which grows with the corpus, hides behind the embedding's, which does not.
@@ -130,7 +131,7 @@ class QAService:
 
     def index(self) -> OpenIndex:
         """The serving build, reopened when CURRENT names a new one."""
-        build_id = builds.current_build_id(self.settings.index_dir)
+        build_id = self._current.build_id()
         if build_id is None:
             raise builds.IndexUnavailable(
                 f"no index in {self.settings.index_dir}; run `qa index` to build it"

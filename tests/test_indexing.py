@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,39 @@ def test_second_build_refuses_while_the_lock_is_held(tmp_path: Path) -> None:
         builds.build_lock(tmp_path, wait=False),
     ):
         pass
+
+
+def test_current_watcher_sees_every_change_and_reads_only_on_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = tmp_path / "index"
+    index.mkdir()
+    watcher = builds.CurrentWatcher(index)
+    assert watcher.build_id() is None  # nothing published
+    reads = []
+    real = builds.current_build_id
+    monkeypatch.setattr(builds, "current_build_id", lambda d: reads.append(d) or real(d))
+
+    def publish(build_id: str) -> None:  # what `publish` does: a new file renamed over CURRENT
+        (index / ".CURRENT.tmp").write_text(build_id + "\n", encoding="utf-8")
+        (index / ".CURRENT.tmp").replace(index / builds.CURRENT)
+
+    publish("20260101T000000-aaaaaa")
+    assert [watcher.build_id() for _ in range(5)] == ["20260101T000000-aaaaaa"] * 5
+    assert len(reads) == 1  # four of five answered by one stat
+    publish("20260101T000001-bbbbbb")
+    assert watcher.build_id() == "20260101T000001-bbbbbb"
+    # Written in place (same inode, same size): the new mtime gives it away.
+    current = index / builds.CURRENT
+    st = current.stat()
+    current.write_text("20260101T000002-cccccc\n", encoding="utf-8")
+    os.utime(current, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert watcher.build_id() == "20260101T000002-cccccc"
+    current.write_text("not a build\n", encoding="utf-8")
+    for _ in range(2):  # a corrupt CURRENT is reported every time, never cached as good
+        with pytest.raises(builds.IndexUnavailable, match="does not name a build"):
+            watcher.build_id()
+    current.unlink()
+    assert watcher.build_id() is None
+    publish("20260101T000003-dddddd")
+    assert watcher.build_id() == "20260101T000003-dddddd"
