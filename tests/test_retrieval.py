@@ -58,6 +58,13 @@ def test_best_sentence_is_the_first_in_highlight_order(
         assert got[i] == expected
 
 
+def _read(service: QAService, question: str) -> tuple[OpenIndex, Query, np.ndarray]:
+    """The serving build, the question read against it, and its query vector."""
+    idx = service.index()
+    query = idx.parse_query(question)
+    return idx, query, service.embedder.encode([query.embed])[0]
+
+
 QUESTIONS = [
     "When did Russia begin its full-scale invasion?",  # a date wanted
     "How many refugees has Poland taken in?",  # a number wanted
@@ -75,9 +82,7 @@ QUESTIONS = [
 def test_each_candidate_score_adds_up_from_its_own_sentences(
     service: QAService, question: str
 ) -> None:
-    idx = service.index()
-    query = idx.parse_query(question)
-    qvec = service.embedder.encode([query.embed])[0]
+    idx, query, qvec = _read(service, question)
     ranked = idx.retrieve(query, qvec, 20)
     assert ranked
     named = idx.named_documents(query.text)
@@ -206,9 +211,7 @@ def _one_at_a_time(idx: OpenIndex, query: Query, qvec: np.ndarray) -> dict[int, 
 def test_array_scoring_equals_scoring_one_candidate_at_a_time(
     service: QAService, question: str
 ) -> None:
-    idx = service.index()
-    query = idx.parse_query(question)
-    qvec = service.embedder.encode([query.embed])[0]
+    idx, query, qvec = _read(service, question)
     oracle = _one_at_a_time(idx, query, qvec)
     ranked = idx.retrieve(query, qvec, 20)
     expected = sorted(oracle, key=lambda r: -oracle[r][0])
@@ -229,9 +232,7 @@ def test_array_scoring_equals_scoring_one_candidate_at_a_time(
 def test_the_rest_of_a_split_section_takes_the_last_slot(service: QAService) -> None:
     # The section that answers this is cut in two passages; the half that did not rank still
     # takes the fifth slot, ahead of passages that scored higher.
-    idx = service.index()
-    query = idx.parse_query("On what date was Trump elected president again?")
-    qvec = service.embedder.encode([query.embed])[0]
+    idx, query, qvec = _read(service, "On what date was Trump elected president again?")
     top5 = idx.retrieve(query, qvec, 5)
     first, last = top5[0].passage, top5[-1].passage
     assert (last.doc_id, last.section, last.kind) == (first.doc_id, first.section, first.kind)
