@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	# Export the bundled model to ONNX once (needs torch); queries then run without torch.
-	$(BIN)/python -m qa.onnx_encoder
+	$(BIN)/python -m qa.encoders.onnx
 	touch $(STAMP)
 
 run: $(STAMP)

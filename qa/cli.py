@@ -39,9 +39,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     """Build and publish a new index of the corpus."""
     from tqdm import tqdm
 
-    from qa.builds import IndexUnavailable
-    from qa.embedding import default_embedder
-    from qa.indexing import build_index
+    from qa.encoders import default_embedder
+    from qa.index.build import build_index
+    from qa.index.builds import IndexUnavailable
 
     s = _settings(args)
     bars: dict[str, Any] = {}
@@ -88,9 +88,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question (or, with no question, a prompt loop)."""
-    from qa.builds import IndexUnavailable
-    from qa.render import answer_to_text
-    from qa.service import QAService, QuestionError
+    from qa.ask.render import answer_to_text
+    from qa.ask.service import QAService, QuestionError
+    from qa.index.builds import IndexUnavailable
 
     s = _settings(args)
     service = QAService(s)
@@ -112,8 +112,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
-    from qa.render import answer_to_text
-    from qa.service import QuestionError
+    from qa.ask.render import answer_to_text
+    from qa.ask.service import QuestionError
 
     service.ready()
     print("Ask a question about the corpus (empty line or Ctrl-D to quit).")
@@ -133,8 +133,8 @@ def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the chat page and the JSON API (building the index first if there is none)."""
-    from qa.builds import IndexUnavailable
-    from qa.server import serve
+    from qa.index.builds import IndexUnavailable
+    from qa.web.server import serve
 
     try:
         return serve(_settings(args))
@@ -144,8 +144,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
     """Write the collected feedback as evaluation questions (JSON Lines)."""
-    from qa.builds import IndexUnavailable
     from qa.feedback import FeedbackUnavailable, export_file
+    from qa.index.builds import IndexUnavailable
 
     try:
         summary = export_file(_settings(args), args.out)
@@ -159,9 +159,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Measure the system on question sets (the shipped ones by default) and report."""
     from tqdm import tqdm
 
-    from qa.builds import IndexUnavailable
-    from qa.eval_report import markdown, write_reports
-    from qa.evaluation import ACCEPTED_FILE, QuestionSetError, evaluate, write_accepted
+    from qa.eval.evaluate import ACCEPTED_FILE, QuestionSetError, evaluate, write_accepted
+    from qa.eval.report import markdown, write_reports
+    from qa.index.builds import IndexUnavailable
 
     if args.write_baseline and args.questions:
         return _fail("--write-baseline records the shipped sets; drop --questions", EXIT_USAGE)
@@ -197,7 +197,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Measure speed in one run and judge it by ratios (see qa/bench.py)."""
-    from qa.bench import PLANS, render_markdown, run, write_readme
+    from qa.bench.run import PLANS, render_markdown, run, write_readme
 
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     say = None if args.quiet else (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))

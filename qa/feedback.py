@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa import builds
+from qa.index import builds
 from qa.settings import Settings
 from qa.text import fold, sentence_spans
 

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
 
 def _setting(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
@@ -18,8 +16,11 @@ def _setting(default: Any, help: str) -> Any:
 class Settings:
     """Every knob has one name: env `QA_TOP_K`, CLI `--top-k`, code `top_k`."""
 
-    seeds_dir: Path = _setting(PROJECT_ROOT / "seeds", "folder of the corpus's .txt articles")
-    index_dir: Path = _setting(PROJECT_ROOT / "index", "folder holding the built indexes")
+    seeds_dir: Path = _setting(Path("seeds"), "folder of the corpus's .txt articles")
+    index_dir: Path = _setting(Path("index"), "folder holding the built indexes")
+    questions_dir: Path = _setting(
+        Path("tests") / "questions", "folder of the question sets `qa eval` runs by default"
+    )
     top_k: int = _setting(5, "how many citations an answer carries")
     min_score: float = _setting(
         0.41, "answerability threshold on the top passage's support score (qa eval --calibrate)"
@@ -29,7 +30,7 @@ class Settings:
     threads: int = _setting(8, "worker threads of the web server")
     rate_limit: int = _setting(120, "requests per minute per client on /api (0 disables)")
     feedback_db: Path = _setting(
-        PROJECT_ROOT / "index" / "feedback.sqlite3", "SQLite file that stores user feedback"
+        Path("index") / "feedback.sqlite3", "SQLite file that stores user feedback"
     )
     chroma_url: str = _setting("", "a Chroma server URL; empty means the embedded store")
     max_passage_chars: int = _setting(1200, "hard limit on a passage's length in characters")
@@ -45,7 +46,7 @@ class Settings:
             if raw is not None and raw != "":
                 values[f.name] = _coerce(f.name, raw, type(f.default))
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for name in ("seeds_dir", "index_dir", "feedback_db"):
+        for name in ("seeds_dir", "index_dir", "feedback_db", "questions_dir"):
             if name in values:
                 values[name] = Path(values[name]).expanduser()
         if "index_dir" in values and "feedback_db" not in values:

@@ -17,11 +17,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from qa.embedding import Embedder, default_embedder
-from qa.indexing import build_index
-from qa.service import QAService
-from qa.settings import PROJECT_ROOT, Settings
+from qa.ask.service import QAService
+from qa.encoders import default_embedder
+from qa.index.build import build_index
+from qa.model import Embedder
+from qa.settings import Settings
 from qa.text import words
+from tests.paths import ROOT as PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 
-from qa.settings import PROJECT_ROOT
+from tests.paths import ROOT as PROJECT_ROOT
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 _lock = threading.Lock()

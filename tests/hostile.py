@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from qa.settings import PROJECT_ROOT
+from tests.paths import ROOT as PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"
 HOSTILE_ID = "900_hostile_markup"

@@ -18,8 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from qa.server import create_server, url_of
 from qa.settings import Settings
+from qa.web.server import create_server, url_of
 
 
 @contextmanager

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from qa.ask.service import QAService, QuestionError
 from qa.corpus import FAQ_ANSWER, FAQ_QUESTION, load_document
-from qa.service import QAService, QuestionError
 from qa.settings import Settings
 from qa.text import fold
 
@@ -145,7 +145,7 @@ def test_edited_source_file_makes_citations_unverifiable(
 ) -> None:
     import shutil
 
-    from qa.indexing import build_index
+    from qa.index.build import build_index
 
     seeds = tmp_path / "seeds"
     shutil.copytree(built_index.seeds_dir, seeds)

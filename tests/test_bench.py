@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import bench
+from qa.bench import run as bench
 from qa.chunking import chunk_document, merge_duplicates
 from qa.corpus import parse_document
-from qa.settings import PROJECT_ROOT
 from tests.conftest import SEEDS, FakeEmbedder
+from tests.paths import ROOT as PROJECT_ROOT
 
 
 def test_percentile_matches_numpy_linear() -> None:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from qa import builds
-from qa.embedding import Embedder
-from qa.indexing import build_index
-from qa.settings import PROJECT_ROOT, Settings
+from qa.index import builds
+from qa.index.build import build_index
+from qa.model import Embedder
+from qa.settings import Settings
 from tests.hostile import HOSTILE_ID, IMG, QUESTION, SCRIPT, hostile_corpus
 from tests.live import QAServe
+from tests.paths import ROOT as PROJECT_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.embedding import Embedder
-from qa.indexing import build_index
+from qa.index.build import build_index
+from qa.model import Embedder
 from qa.settings import Settings
 from tests.live import QAServe
 from tests.test_browser import ARTIFACTS, TIMEOUT_MS, browser  # noqa: F401  (the fixture)

@@ -21,14 +21,14 @@ from typing import Any
 
 import pytest
 
-from qa import builds
-from qa.embedding import Embedder
-from qa.indexing import build_index
-from qa.service import QAService
+from qa.ask.service import QAService
+from qa.index import builds
+from qa.index.build import build_index
+from qa.index.store import VectorStore, collection_name
+from qa.model import Embedder
 from qa.settings import Settings
-from qa.store import VectorStore, collection_name
 from qa.text import fold
-from qa.web import create_app
+from qa.web.app import create_app
 from tests.chroma_server import ChromaServer, chroma_server
 from tests.conftest import FakeEmbedder
 from tests.figures import record

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from qa.chunking import ChunkSettings, Passage, chunk_corpus, chunk_document
 from qa.corpus import HEADING, Document, load_document, parse_document
-from qa.settings import PROJECT_ROOT
+from tests.paths import ROOT as PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"
 LIMITS = ChunkSettings()

@@ -20,7 +20,7 @@ from qa.corpus import (
     parse_document,
     table_row_text,
 )
-from qa.settings import PROJECT_ROOT
+from tests.paths import ROOT as PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"
 

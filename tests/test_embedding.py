@@ -13,19 +13,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import onnx_encoder
-from qa.builds import IndexUnavailable
+from qa.ask.service import QAService
 from qa.chunking import chunk_document, merge_duplicates
-from qa.embedding import (
+from qa.encoders import onnx as onnx_encoder
+from qa.encoders.onnx import OnnxEmbedder, check_export, ensure_exported
+from qa.encoders.reference import SentenceTransformerEmbedder
+from qa.index.build import build_index, read_corpus
+from qa.index.builds import IndexUnavailable
+from qa.model import (
     DEFAULT_ENCODER,
     Embedder,
-    SentenceTransformerEmbedder,
     bundled_model_path,
     configured_encoder,
 )
-from qa.indexing import build_index, read_corpus
-from qa.onnx_encoder import OnnxEmbedder, check_export, ensure_exported
-from qa.service import QAService
 from qa.settings import Settings
 from tests.conftest import SEEDS, FakeEmbedder
 

@@ -7,9 +7,9 @@ the whole `qa eval` and compares with tests/questions/baseline.json. After an in
 
 from __future__ import annotations
 
-from qa.eval_report import failures_section
-from qa.evaluation import GATED, TOLERANCE, evaluate, read_accepted, regressions
-from qa.service import QAService
+from qa.ask.service import QAService
+from qa.eval.evaluate import GATED, TOLERANCE, evaluate, read_accepted, regressions
+from qa.eval.report import failures_section
 from qa.settings import Settings
 
 

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from qa import evaluation as ev
-from qa.baseline import OVERLAP_CHARS, WINDOW_CHARS, windows
 from qa.corpus import iter_corpus_files, load_document
-from qa.eval_report import markdown, write_reports
-from qa.evaluation import (
+from qa.eval import evaluate as ev
+from qa.eval.evaluate import (
     Cited,
     Evaluation,
     EvidenceFinder,
@@ -29,8 +27,10 @@ from qa.evaluation import (
     regressions,
     token_f1,
 )
-from qa.settings import PROJECT_ROOT
+from qa.eval.pipelines import OVERLAP_CHARS, WINDOW_CHARS, windows
+from qa.eval.report import markdown, write_reports
 from qa.text import fold
+from tests.paths import ROOT as PROJECT_ROOT
 
 DOCS = {
     "war": "The war.  Russia launched a full-scale invasion in February 2022.\nIt is Russia’s war.",
@@ -347,6 +347,6 @@ def test_empty_and_missing_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_question_length_limit_is_the_services() -> None:
-    from qa.service import MAX_QUESTION_CHARS
+    from qa.ask.service import MAX_QUESTION_CHARS
 
     assert ev.MAX_QUESTION_CHARS == MAX_QUESTION_CHARS

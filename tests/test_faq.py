@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qa.cli import main
 from qa.faq import faq_jsonl
-from qa.settings import PROJECT_ROOT
+from tests.paths import ROOT as PROJECT_ROOT
 
 SHIPPED = PROJECT_ROOT / "tests" / "questions" / "faq.jsonl"
 

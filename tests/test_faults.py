@@ -21,12 +21,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import builds
-from qa.embedding import Embedder
-from qa.indexing import build_index
-from qa.service import QAService
+from qa.ask.service import QAService
+from qa.index import builds
+from qa.index.build import build_index
+from qa.model import Embedder
 from qa.settings import Settings
-from qa.web import create_app
+from qa.web.app import create_app
 from tests.figures import record
 
 QUESTION = "Where did Rubio and Lavrov meet?"

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qa.ask.service import QAService
 from qa.cli import main
 from qa.feedback import (
     MAX_EVIDENCE_CHARS,
@@ -18,9 +19,9 @@ from qa.feedback import (
     evidence_text,
     export_questions,
 )
-from qa.service import QAService
-from qa.settings import PROJECT_ROOT, Settings
-from qa.web import create_app
+from qa.settings import Settings
+from qa.web.app import create_app
+from tests.paths import ROOT as PROJECT_ROOT
 
 RAW = (
     "Title\n\nFirst sentence here. Second one follows! Third? "

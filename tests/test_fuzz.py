@@ -30,12 +30,12 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from qa.answering import Answer
+from qa.ask.answering import Answer
+from qa.ask.service import QAService, QuestionError
 from qa.chunking import ChunkSettings, chunk_document, merge_duplicates
-from qa.indexing import read_corpus
-from qa.service import QAService, QuestionError
+from qa.index.build import read_corpus
 from qa.settings import Settings
-from qa.web import create_app
+from qa.web.app import create_app
 from tests.figures import record
 
 FUZZ = settings(

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import builds
-from qa.indexing import build_index, read_corpus
-from qa.retrieval import OpenIndex
-from qa.settings import PROJECT_ROOT
+from qa.ask.ranking import OpenIndex
+from qa.index import builds
+from qa.index.build import build_index, read_corpus
 from tests.conftest import FakeEmbedder
+from tests.paths import ROOT as PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"
 

@@ -24,10 +24,11 @@ from typing import Any
 
 import pytest
 
-from qa import builds
-from qa.settings import PROJECT_ROOT, Settings
+from qa.index import builds
+from qa.settings import Settings
 from tests.figures import record
 from tests.live import QAServe
+from tests.paths import ROOT as PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -23,9 +23,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from qa.service import QAService
+from qa.ask.service import QAService
 from qa.settings import Settings
-from qa.web import create_app
+from qa.web.app import create_app
 
 MAX_EXAMPLES = 50
 CHECKS = [

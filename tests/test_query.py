@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.query import (
+from qa.ask.query import (
     content_terms,
     corpus_acronyms,
     has_new_answer,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.query import Query, content_terms, has_new_answer
-from qa.retrieval import (
+from qa.ask.query import Query, content_terms, has_new_answer
+from qa.ask.ranking import (
     ANSWER_TYPE_BONUS,
     CANDIDATES,
     META_BONUS,
@@ -22,8 +22,8 @@ from qa.retrieval import (
     _best_sentence,
     _ranges,
 )
-from qa.service import QAService
-from qa.settings import PROJECT_ROOT
+from qa.ask.service import QAService
+from tests.paths import ROOT as PROJECT_ROOT
 
 segments = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 6)), max_size=12)
 
@@ -127,7 +127,7 @@ def test_question_terms_are_the_passage_tokenizer_s(text: str) -> None:
     # A question must be cut into exactly the terms bm25s.tokenize makes of the passages, or
     # its words would miss their own postings.
     bm25s = pytest.importorskip("bm25s")
-    from qa.lexical import LexicalIndex, _stemmer
+    from qa.index.lexical import LexicalIndex, _stemmer
     from qa.text import fold
 
     lexical = LexicalIndex(None, 0)
@@ -140,7 +140,7 @@ def test_question_terms_are_the_passage_tokenizer_s(text: str) -> None:
 def test_question_terms_of_corpus_sentences() -> None:
     import bm25s
 
-    from qa.lexical import LexicalIndex, _stemmer
+    from qa.index.lexical import LexicalIndex, _stemmer
     from qa.text import fold
 
     lexical = LexicalIndex(None, 0)

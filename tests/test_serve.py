@@ -17,14 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from qa import builds
-from qa.indexing import build_index
-from qa.server import prepare
-from qa.service import QAService
-from qa.settings import PROJECT_ROOT, Settings
-from qa.web import SECURITY_HEADERS, create_app
+from qa.ask.service import QAService
+from qa.index import builds
+from qa.index.build import build_index
+from qa.settings import Settings
+from qa.web.app import SECURITY_HEADERS, create_app
+from qa.web.server import prepare
 from tests.conftest import FakeEmbedder
 from tests.live import QAServe, http, server_thread
+from tests.paths import ROOT as PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"

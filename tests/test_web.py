@@ -14,13 +14,13 @@ import pytest
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
-from qa import schema
-from qa.builds import CURRENT
-from qa.indexing import build_index
-from qa.ratelimit import RateLimiter
-from qa.service import QAService
+from qa.ask.service import QAService
+from qa.index.build import build_index
+from qa.index.builds import CURRENT
 from qa.settings import Settings
-from qa.web import SECURITY_HEADERS, create_app
+from qa.web import schema
+from qa.web.app import SECURITY_HEADERS, create_app
+from qa.web.ratelimit import RateLimiter
 from tests.conftest import FakeEmbedder
 from tests.hostile import HOSTILE_ID, IMG, QUESTION, SCRIPT, hostile_corpus
 

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from qa.builds import IndexUnavailable
+from qa.index.builds import IndexUnavailable
 
 # Chroma's telemetry must stay off on these machines (no network, and no reason to send any).
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")

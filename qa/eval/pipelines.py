@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from qa.embedding import Embedder
-from qa.evaluation import Cited, Outcome
+from qa.eval.evaluate import Cited, Outcome
+from qa.model import Embedder
 from qa.text import Span
 
 WINDOW_CHARS = 1000

@@ -2,7 +2,7 @@
 
 A question set is JSON Lines, one question per line (the format is a contract; see the README's
 Evaluation section). Each question runs through a pipeline (the real `QAService.ask`, or the
-tutorial baseline of `qa.baseline`) and what comes back is judged against the question's
+tutorial baseline of `qa.eval.pipelines`) and what comes back is judged against the question's
 evidence strings: exact substrings of the corpus, compared after `qa.text.fold`.
 
 Empty denominators: hit@k, mrr, ndcg@5, sentence@1 and answer_f1 are None (JSON null) for a set
@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from qa.settings import PROJECT_ROOT
+from qa.settings import Settings
 from qa.text import Span, fold
 
-SHIPPED_DIR = PROJECT_ROOT / "tests" / "questions"
+SHIPPED_DIR = Settings().questions_dir
 # The last accepted metrics of the shipped sets (`qa eval --write-baseline`).
 ACCEPTED_FILE = SHIPPED_DIR / "baseline.json"
 
@@ -54,7 +54,7 @@ SWEEP = tuple(round(0.30 + i * 0.01, 2) for i in range(51))
 # How deep a missed question is asked again to say where its evidence ranks (the service's max).
 DEEP_K = 20
 
-# The service refuses longer questions (qa.service.MAX_QUESTION_CHARS; a test keeps them equal).
+# The service refuses longer questions (qa.ask.service.MAX_QUESTION_CHARS; a test keeps them equal).
 MAX_QUESTION_CHARS = 1000
 
 QUESTION_SCHEMA: dict[str, Any] = {
@@ -795,7 +795,7 @@ def evaluate(
     finder = EvidenceFinder(corpus_texts(settings.seeds_dir))
     sets = load_question_sets(paths, finder.documents)
     if service is None:
-        from qa.service import QAService
+        from qa.ask.service import QAService
 
         service = QAService(settings)
     service.ready()
@@ -823,7 +823,7 @@ def evaluate(
             deep = judge(j.question, system.ask(j.question.question, DEEP_K), finder)
             ev.deep_ranks[(j.question.set, j.question.id)] = deep.rank
     if baseline:
-        from qa.baseline import TutorialPipeline
+        from qa.eval.pipelines import TutorialPipeline
 
         ev.baseline = timed_run(TutorialPipeline(finder.documents, service.embedder))
     if calibrate:
@@ -832,7 +832,7 @@ def evaluate(
         accepted = read_accepted()
         if accepted.get("top_k") == ev.top_k:
             ev.extra["gate"] = {
-                "accepted": str(ACCEPTED_FILE.relative_to(PROJECT_ROOT)),
+                "accepted": str(ACCEPTED_FILE),
                 "regressions": regressions(ev.metrics(), accepted),
             }
     return ev

@@ -11,7 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from qa.service import MAX_QUESTION_CHARS, MAX_TOP_K
+from qa.ask.service import MAX_QUESTION_CHARS, MAX_TOP_K
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_DOC_ID_CHARS = 200

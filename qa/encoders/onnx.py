@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-MODEL_NAME = "all-MiniLM-L6-v2"
-DIM = 384
+from qa.model import DIM, MODEL_NAME, bundled_model_path
+
 # sentence-transformers' max_seq_length for this model (sentence_bert_config.json).
 MAX_TOKENS = 256
 BATCH_SIZE = 32
@@ -261,8 +261,6 @@ def ensure_exported(variant: str = "onnx-int8", root: Path | None = None) -> Pat
     """The folder holding a verified export for `variant`, exporting it first if needed."""
     if variant not in FILES:
         raise EncoderUnavailable(f"unknown ONNX variant {variant!r}; use one of {sorted(FILES)}")
-    from qa.embedding import bundled_model_path
-
     source = Path(bundled_model_path())
     folder = model_dir(root)
     if check_export(folder, source, variant) is None:
@@ -361,15 +359,13 @@ class OnnxEmbedder:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m qa.onnx_encoder`: export (if needed) and verify the ONNX models."""
+    """`python -m qa.encoders.onnx`: export (if needed) and verify the ONNX models."""
     import argparse
 
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--force", action="store_true", help="export again even if the cache is good")
     args = p.parse_args(argv)
     if args.force:
-        from qa.embedding import bundled_model_path
-
         with _export_lock(cache_root()):
             export(Path(bundled_model_path()), model_dir())
     for variant in FILES:

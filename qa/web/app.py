@@ -12,22 +12,25 @@ import logging
 import re
 import threading
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Any, NoReturn
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
-from qa import schema
-from qa.builds import IndexUnavailable
+from qa.ask.service import QAService, QuestionError
 from qa.corpus import FAQ_QUESTION, parse_document
 from qa.feedback import Feedback, FeedbackStore, FeedbackUnavailable
-from qa.ratelimit import RateLimiter
-from qa.service import QAService, QuestionError
-from qa.settings import PROJECT_ROOT, Settings
+from qa.index.builds import IndexUnavailable
+from qa.settings import Settings
 from qa.text import fold
+from qa.web import schema
+from qa.web.ratelimit import RateLimiter
 
-WEB_DIR = PROJECT_ROOT / "web"
+# The page ships inside the package (web/ in the source tree, see pyproject.toml).
+PAGE_DIR = Path(str(resources.files("qa.web.page")))
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -78,9 +81,9 @@ def create_app(
     """The web app over `service` (a new QAService over `settings` when not given)."""
     app = Flask(
         __name__,
-        static_folder=str(WEB_DIR / "static"),
+        static_folder=str(PAGE_DIR / "static"),
         static_url_path="/static",
-        template_folder=str(WEB_DIR / "templates"),
+        template_folder=str(PAGE_DIR / "templates"),
     )
     app.config["MAX_CONTENT_LENGTH"] = schema.MAX_BODY_BYTES + 1  # see _read_body
     app.json.sort_keys = False  # type: ignore[attr-defined]

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from qa import builds
-from qa.answering import Answer, Citation, compose, renumber
-from qa.embedding import Embedder
-from qa.query import Query
-from qa.retrieval import LexicalHits, OpenIndex
+from qa.ask.answering import Answer, Citation, compose, renumber
+from qa.ask.query import Query
+from qa.ask.ranking import LexicalHits, OpenIndex
+from qa.index import builds
+from qa.model import Embedder
 from qa.settings import Settings
 
 MAX_QUESTION_CHARS = 1000
@@ -124,7 +124,7 @@ class QAService:
     def embedder(self) -> Embedder:
         """The query encoder, loaded on first use."""
         if self._embedder is None:
-            from qa.embedding import default_embedder
+            from qa.encoders import default_embedder
 
             self._embedder = default_embedder()
         return self._embedder

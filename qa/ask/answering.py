@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from qa.ask.ranking import Candidate, OpenIndex
 from qa.chunking import Location
-from qa.retrieval import Candidate, OpenIndex
 from qa.text import continues_previous
 
 NOT_FOUND = "The corpus does not contain an answer to this question."

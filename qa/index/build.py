@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from qa import builds
 from qa.chunking import ChunkSettings, Passage, chunk_document, merge_duplicates
 from qa.corpus import (
     CorpusFileError,
@@ -27,9 +26,10 @@ from qa.corpus import (
     sha256_bytes,
     table_row_text,
 )
-from qa.embedding import Embedder
-from qa.lexical import LexicalIndex
-from qa.store import VectorStore
+from qa.index import builds
+from qa.index.lexical import LexicalIndex
+from qa.index.store import VectorStore
+from qa.model import Embedder
 from qa.text import continues_previous
 
 MAX_FILE_BYTES = 2_000_000

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from qa import builds
-from qa.embedding import Embedder
-from qa.service import QAService
+from qa.ask.service import QAService
+from qa.index import builds
+from qa.model import Embedder
 from qa.settings import Settings
 
 CHANNEL_TIMEOUT = 30  # seconds an idle or stalled connection may stay open
@@ -47,7 +47,7 @@ def prepare(
     """
     service = QAService(settings, embedder)
     if builds.current_build_id_or_none(settings.index_dir) is None:
-        from qa.indexing import build_index
+        from qa.index.build import build_index
 
         print(
             f"No index in {settings.index_dir}: building one from {settings.seeds_dir}",
@@ -108,7 +108,7 @@ def serve(
     err: TextIO = sys.stderr,
 ) -> int:
     """Run the server until Ctrl-C or SIGTERM. Raises IndexUnavailable when not servable."""
-    from qa.web import create_app
+    from qa.web.app import create_app
 
     service, facts = prepare(settings, embedder, err)
     print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from qa.answering import Answer, Citation
+from qa.ask.answering import Answer, Citation
 
 _BOLD, _RESET = "\033[1;4m", "\033[0m"
 

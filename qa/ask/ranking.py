@@ -14,10 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qa import builds
-from qa.chunking import Passage
-from qa.lexical import LexicalIndex
-from qa.query import (
+from qa.ask.query import (
     ANSWER_TYPE_BONUS,
     Query,
     answer_tokens,
@@ -26,7 +23,10 @@ from qa.query import (
     is_new_answer,
     parse_query,
 )
-from qa.store import StoreError, VectorStore
+from qa.chunking import Passage
+from qa.index import builds
+from qa.index.lexical import LexicalIndex
+from qa.index.store import StoreError, VectorStore
 
 # How many candidates each retriever contributes before fusion.
 CANDIDATES = 30

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qa.evaluation import METRICS, Evaluation, Judged
+from qa.eval.evaluate import METRICS, Evaluation, Judged
 
 RATE_METRICS = tuple(m for m in METRICS if not m.endswith("_ms"))
 SNIPPET_CHARS = 80

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from qa.settings import PROJECT_ROOT, Settings
+from qa.settings import Settings
 
-README = PROJECT_ROOT / "README.md"
+README = Path("README.md")
 START_MARK = "<!-- bench:start -->"
 END_MARK = "<!-- bench:end -->"
 SCALE_FULL = (1_000, 10_000, 100_000)
@@ -113,7 +113,7 @@ def corpus_pieces(seeds_dir: Path) -> tuple[list[str], list[str]]:
     would turn into other kinds of block.
     """
     from qa.corpus import HEADING, PARAGRAPH
-    from qa.indexing import read_corpus
+    from qa.index.build import read_corpus
     from qa.text import sentence_spans
 
     docs, _ = read_corpus(seeds_dir)
@@ -416,12 +416,12 @@ def machine() -> dict[str, Any]:
 def shipped_questions(seeds_dir: Path) -> list[str]:
     """The questions of the shipped sets, through the evaluation's loader when it exists."""
     try:
-        from qa.evaluation import corpus_texts, load_question_sets, shipped_question_files
+        from qa.eval.evaluate import corpus_texts, load_question_sets, shipped_question_files
 
         sets = load_question_sets(shipped_question_files(), corpus_texts(seeds_dir))
         return [q.question for s in sets for q in s.questions]
     except ImportError:
-        files = sorted((PROJECT_ROOT / "tests" / "questions").glob("*.jsonl"))
+        files = sorted(Settings().questions_dir.glob("*.jsonl"))
         return [
             json.loads(line)["question"]
             for f in files
@@ -449,7 +449,7 @@ def measure_index(
     seeds_dir: Path, embedder: Any, work: Path, rounds: int
 ) -> tuple[dict[str, Any], Path]:
     """Build seeds/ into fresh folders and, alternately, only encode what the build encoded."""
-    from qa.indexing import build_index
+    from qa.index.build import build_index
 
     recorder = RecordingEmbedder(embedder)
     t = time.perf_counter()
@@ -483,8 +483,8 @@ def measure_ask(
     """
     import torch
 
-    from qa.embedding import SentenceTransformerEmbedder
-    from qa.service import QAService
+    from qa.ask.service import QAService
+    from qa.encoders.reference import SentenceTransformerEmbedder
 
     service = QAService(settings, embedder)
     service.ready()
@@ -555,10 +555,10 @@ def measure_scale(
     Every size is built and kept open first; the asks then run in blocks alternating between
     the sizes, so a busy spell on the machine does not land on one size only.
     """
-    from qa.builds import build_files
-    from qa.indexing import build_index
-    from qa.service import QAService
-    from qa.store import VectorStore
+    from qa.ask.service import QAService
+    from qa.index.build import build_index
+    from qa.index.builds import build_files
+    from qa.index.store import VectorStore
 
     sentences, headings = corpus_pieces(seeds_dir)
     mean = SentenceMeanEmbedder(embedder)
@@ -633,7 +633,7 @@ def _default_hnsw_recall(vectors: np.ndarray, queries: np.ndarray, folder: Path)
     """Recall@10 of the same vectors in a collection left at Chroma's default HNSW settings."""
     import chromadb
 
-    from qa.store import _chroma_settings
+    from qa.index.store import _chroma_settings
 
     client = chromadb.PersistentClient(path=str(folder), settings=_chroma_settings())
     col = client.create_collection(
@@ -818,8 +818,9 @@ def run(
     plan: Plan, seeds_dir: Path | None = None, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Every measurement, in the order that keeps each one honest; returns the result object."""
-    from qa.embedding import configured_encoder, default_embedder
-    from qa.service import QAService
+    from qa.ask.service import QAService
+    from qa.encoders import default_embedder
+    from qa.model import configured_encoder
 
     say = progress or (lambda _msg: None)
     seeds_dir = seeds_dir or Settings.from_env().seeds_dir

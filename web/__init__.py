@@ -1,0 +1,1 @@
+"""The chat page: templates/ and static/, shipped inside the package as `qa.web.page`."""
