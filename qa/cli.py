@@ -40,8 +40,8 @@ def cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from qa.encoders import default_embedder
+    from qa.errors import IndexUnavailable
     from qa.index.build import build_index
-    from qa.index.builds import IndexUnavailable
 
     s = _settings(args)
     bars: dict[str, Any] = {}
@@ -89,8 +89,8 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     """Answer one question (or, with no question, a prompt loop)."""
     from qa.ask.render import answer_to_text
-    from qa.ask.service import QAService, QuestionError
-    from qa.index.builds import IndexUnavailable
+    from qa.ask.service import QAService
+    from qa.errors import IndexUnavailable, QuestionError
 
     s = _settings(args)
     service = QAService(s)
@@ -113,7 +113,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
     from qa.ask.render import answer_to_text
-    from qa.ask.service import QuestionError
+    from qa.errors import QuestionError
 
     service.ready()
     print("Ask a question about the corpus (empty line or Ctrl-D to quit).")
@@ -133,7 +133,7 @@ def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the chat page and the JSON API (building the index first if there is none)."""
-    from qa.index.builds import IndexUnavailable
+    from qa.errors import IndexUnavailable
     from qa.web.server import serve
 
     try:
@@ -144,8 +144,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_feedback_export(args: argparse.Namespace) -> int:
     """Write the collected feedback as evaluation questions (JSON Lines)."""
-    from qa.feedback import FeedbackUnavailable, export_file
-    from qa.index.builds import IndexUnavailable
+    from qa.errors import FeedbackUnavailable, IndexUnavailable
+    from qa.feedback import export_file
 
     try:
         summary = export_file(_settings(args), args.out)
@@ -159,9 +159,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Measure the system on question sets (the shipped ones by default) and report."""
     from tqdm import tqdm
 
-    from qa.eval.evaluate import ACCEPTED_FILE, QuestionSetError, evaluate, write_accepted
+    from qa.errors import IndexUnavailable, QuestionSetError
+    from qa.eval.evaluate import ACCEPTED_FILE, evaluate, write_accepted
     from qa.eval.report import markdown, write_reports
-    from qa.index.builds import IndexUnavailable
 
     if args.write_baseline and args.questions:
         return _fail("--write-baseline records the shipped sets; drop --questions", EXIT_USAGE)

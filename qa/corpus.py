@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qa.errors import CorpusFileError
 from qa.text import Span, is_glued_boundary
 
 HEADING = "heading"
@@ -83,8 +84,6 @@ class Document:
         return self.raw[span.start : span.end]
 
 
-class CorpusFileError(ValueError):
-    """A corpus file that cannot be used, with the reason a person should read."""
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa.errors import FeedbackUnavailable, IndexUnavailable
 from qa.index import builds
 from qa.settings import Settings
 from qa.text import fold, sentence_spans
@@ -41,8 +42,6 @@ CREATE TABLE IF NOT EXISTS feedback (
 """
 
 
-class FeedbackUnavailable(RuntimeError):
-    """The feedback database cannot be written or read; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -241,12 +240,12 @@ def current_documents(index_dir: Path) -> dict[str, str]:
     """doc id -> text of the serving build (IndexUnavailable when there is none)."""
     build_id = builds.current_build_id(index_dir)
     if build_id is None:
-        raise builds.IndexUnavailable(f"no index in {index_dir}; run `qa index` to build it")
+        raise IndexUnavailable(f"no index in {index_dir}; run `qa index` to build it")
     path = builds.build_files(index_dir, build_id).documents
     try:
         docs = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise builds.IndexUnavailable(f"cannot read {path}: {exc}; run `qa index`") from exc
+        raise IndexUnavailable(f"cannot read {path}: {exc}; run `qa index`") from exc
     return {d["id"]: d["text"] for d in docs}
 
 

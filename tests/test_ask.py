@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from qa.ask.service import QAService, QuestionError
+from qa.ask.service import QAService
 from qa.corpus import FAQ_ANSWER, FAQ_QUESTION, load_document
+from qa.errors import QuestionError
 from qa.settings import Settings
 from qa.text import fold
 

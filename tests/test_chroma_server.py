@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from qa.ask.service import QAService
+from qa.errors import IndexUnavailable
 from qa.index import builds
 from qa.index.build import build_index
 from qa.index.store import VectorStore, collection_name
@@ -239,7 +240,7 @@ def test_a_stopped_server_is_reported_and_a_restart_resumes(
         if running.index().store.exact:
             assert running.ask(question).build == first
         else:
-            with pytest.raises(builds.IndexUnavailable, match="vector store"):
+            with pytest.raises(IndexUnavailable, match="vector store"):
                 running.ask(question)
 
         # A process that starts now cannot open the build: one sentence, exit 3, no traceback.

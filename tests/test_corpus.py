@@ -13,13 +13,13 @@ from qa.corpus import (
     LIST_ITEM,
     TABLE_HEADER,
     TABLE_ROW,
-    CorpusFileError,
     Document,
     decode_article,
     load_document,
     parse_document,
     table_row_text,
 )
+from qa.errors import CorpusFileError
 from tests.paths import ROOT as PROJECT_ROOT
 
 SEEDS = PROJECT_ROOT / "seeds"

@@ -18,8 +18,8 @@ from qa.chunking import chunk_document, merge_duplicates
 from qa.encoders import onnx as onnx_encoder
 from qa.encoders.onnx import OnnxEmbedder, check_export, ensure_exported
 from qa.encoders.reference import SentenceTransformerEmbedder
+from qa.errors import IndexUnavailable
 from qa.index.build import build_index, read_corpus
-from qa.index.builds import IndexUnavailable
 from qa.model import (
     DEFAULT_ENCODER,
     Embedder,

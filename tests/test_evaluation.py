@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.corpus import iter_corpus_files, load_document
+from qa.errors import QuestionSetError
 from qa.eval import evaluate as ev
 from qa.eval.evaluate import (
     Cited,
@@ -15,7 +16,6 @@ from qa.eval.evaluate import (
     EvidenceFinder,
     Outcome,
     Question,
-    QuestionSetError,
     calibrate_threshold,
     compute_metrics,
     diagnose,

@@ -31,8 +31,9 @@ from schemathesis.checks import (
 )
 
 from qa.ask.answering import Answer
-from qa.ask.service import QAService, QuestionError
+from qa.ask.service import QAService
 from qa.chunking import ChunkSettings, chunk_document, merge_duplicates
+from qa.errors import QuestionError
 from qa.index.build import read_corpus
 from qa.settings import Settings
 from qa.web.app import create_app

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from qa.ask.ranking import OpenIndex
+from qa.errors import IndexUnavailable
 from qa.index import builds
 from qa.index.build import build_index, read_corpus
 from tests.conftest import FakeEmbedder
@@ -109,9 +110,9 @@ def test_bad_files_are_skipped_with_reasons(corpus: Path, tmp_path: Path) -> Non
 
 def test_empty_corpus_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
-    with pytest.raises(builds.IndexUnavailable, match=r"no \.txt article"):
+    with pytest.raises(IndexUnavailable, match=r"no \.txt article"):
         build_index(tmp_path / "seeds", tmp_path / "index", FakeEmbedder())
-    with pytest.raises(builds.IndexUnavailable, match="does not exist"):
+    with pytest.raises(IndexUnavailable, match="does not exist"):
         build_index(tmp_path / "nope", tmp_path / "index", FakeEmbedder())
 
 
@@ -120,13 +121,13 @@ def test_damaged_builds_are_reported_not_raised_raw(corpus: Path, tmp_path: Path
     report = build_index(corpus, index, FakeEmbedder())
     files = builds.build_files(index, report.build_id)
     np.save(files.vectors, np.zeros((3, 64), dtype=np.float32))
-    with pytest.raises(builds.IndexUnavailable, match="damaged"):
+    with pytest.raises(IndexUnavailable, match="damaged"):
         OpenIndex(index, report.build_id)
     files.manifest.unlink()
-    with pytest.raises(builds.IndexUnavailable, match="incomplete"):
+    with pytest.raises(IndexUnavailable, match="incomplete"):
         OpenIndex(index, report.build_id)
     (index / "CURRENT").write_text("garbage\n")
-    with pytest.raises(builds.IndexUnavailable, match="run `qa index`"):
+    with pytest.raises(IndexUnavailable, match="run `qa index`"):
         builds.current_build_id(index)
     # A rebuild repairs it.
     fixed = build_index(corpus, index, FakeEmbedder())
@@ -136,7 +137,7 @@ def test_damaged_builds_are_reported_not_raised_raw(corpus: Path, tmp_path: Path
 def test_second_build_refuses_while_the_lock_is_held(tmp_path: Path) -> None:
     with (
         builds.build_lock(tmp_path),
-        pytest.raises(builds.IndexUnavailable, match="another"),
+        pytest.raises(IndexUnavailable, match="another"),
         builds.build_lock(tmp_path, wait=False),
     ):
         pass
@@ -170,7 +171,7 @@ def test_current_watcher_sees_every_change_and_reads_only_on_change(
     assert watcher.build_id() == "20260101T000002-cccccc"
     current.write_text("not a build\n", encoding="utf-8")
     for _ in range(2):  # a corrupt CURRENT is reported every time, never cached as good
-        with pytest.raises(builds.IndexUnavailable, match="does not name a build"):
+        with pytest.raises(IndexUnavailable, match="does not name a build"):
             watcher.build_id()
     current.unlink()
     assert watcher.build_id() is None

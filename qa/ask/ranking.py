@@ -24,9 +24,10 @@ from qa.ask.query import (
     parse_query,
 )
 from qa.chunking import Passage
+from qa.errors import IndexUnavailable, StoreError
 from qa.index import builds
 from qa.index.lexical import LexicalIndex
-from qa.index.store import StoreError, VectorStore
+from qa.index.store import VectorStore
 
 # How many candidates each retriever contributes before fusion.
 CANDIDATES = 30
@@ -89,18 +90,18 @@ class OpenIndex:
             docs = json.loads(files.documents.read_text(encoding="utf-8"))
             self.lexical = LexicalIndex.load(files.bm25, len(self.passages))
         except (OSError, ValueError, KeyError) as exc:
-            raise builds.IndexUnavailable(
+            raise IndexUnavailable(
                 f"build {build_id} is damaged ({exc.__class__.__name__}: {exc}); "
                 "run `qa index` to rebuild"
             ) from exc
         self.documents: dict[str, dict[str, Any]] = {d["id"]: d for d in docs}
         n = len(self.passages)
         if self.vectors.shape[0] != n or n != self.manifest.get("passages"):
-            raise builds.IndexUnavailable(
+            raise IndexUnavailable(
                 f"build {build_id} is damaged (vectors do not match passages); run `qa index`"
             )
         if self.vectors.shape[1] != self.manifest.get("dimension"):
-            raise builds.IndexUnavailable(
+            raise IndexUnavailable(
                 f"build {build_id} has {self.vectors.shape[1]}-d vectors but its manifest says "
                 f"{self.manifest.get('dimension')}; run `qa index`"
             )
@@ -109,9 +110,9 @@ class OpenIndex:
             self.store = VectorStore.open(None if store_url else files.chroma, build_id, store_url)
             stored = self.store.count()
         except StoreError as exc:
-            raise builds.IndexUnavailable(f"{exc}; run `qa index` to rebuild") from exc
+            raise IndexUnavailable(f"{exc}; run `qa index` to rebuild") from exc
         if stored != n:
-            raise builds.IndexUnavailable(
+            raise IndexUnavailable(
                 f"build {build_id}'s vector store holds {stored} of {n} vectors; run `qa index`"
             )
         self._table_headers = {

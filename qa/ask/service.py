@@ -22,6 +22,7 @@ import numpy as np
 from qa.ask.answering import Answer, Citation, compose, renumber
 from qa.ask.query import Query
 from qa.ask.ranking import LexicalHits, OpenIndex
+from qa.errors import IndexUnavailable, QuestionError
 from qa.index import builds
 from qa.model import Embedder
 from qa.settings import Settings
@@ -30,8 +31,6 @@ MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 20
 
 
-class QuestionError(ValueError):
-    """A question that cannot be asked; the message says what to fix."""
 
 
 def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
@@ -133,7 +132,7 @@ class QAService:
         """The serving build, reopened when CURRENT names a new one."""
         build_id = self._current.build_id()
         if build_id is None:
-            raise builds.IndexUnavailable(
+            raise IndexUnavailable(
                 f"no index in {self.settings.index_dir}; run `qa index` to build it"
             )
         current = self._index
@@ -149,7 +148,7 @@ class QAService:
     def _check_model(self, index: OpenIndex) -> None:
         emb = self.embedder
         if index.model != emb.name or index.manifest.get("dimension") != emb.dim:
-            raise builds.IndexUnavailable(
+            raise IndexUnavailable(
                 f"build {index.build_id} was made with {index.model} "
                 f"({index.manifest.get('dimension')}-d) but the configured encoder is "
                 f"{emb.name} ({emb.dim}-d); run `qa index` to rebuild (QA_ENCODER picks the "

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.errors import EncoderUnavailable
 from qa.model import DIM, MODEL_NAME, bundled_model_path
 
 # sentence-transformers' max_seq_length for this model (sentence_bert_config.json).
@@ -44,8 +45,6 @@ FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
 SOURCE_FILES = ("model.safetensors", "config.json", "tokenizer.json")
 
 
-class EncoderUnavailable(RuntimeError):
-    """The ONNX model cannot be exported or loaded; the message says why."""
 
 
 def cache_root() -> Path:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from qa.errors import QuestionSetError
 from qa.settings import Settings
 from qa.text import Span, fold
 
@@ -112,12 +113,6 @@ class QuestionSet:
     questions: tuple[Question, ...]
 
 
-class QuestionSetError(ValueError):
-    """Question files that break the format; `problems` holds one `file:line: reason` each."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
 
 
 def shipped_question_files() -> list[Path]:
@@ -764,7 +759,8 @@ class ServicePipeline:
 def corpus_texts(seeds_dir: Path) -> dict[str, str]:
     """Raw text of every readable corpus file, by document id (unreadable files are left out,
     as `qa index` leaves them out)."""
-    from qa.corpus import CorpusFileError, decode_article, iter_corpus_files
+    from qa.corpus import decode_article, iter_corpus_files
+    from qa.errors import CorpusFileError
 
     texts = {}
     for p in iter_corpus_files(seeds_dir):

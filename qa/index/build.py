@@ -18,14 +18,8 @@ from typing import Any
 import numpy as np
 
 from qa.chunking import ChunkSettings, Passage, chunk_document, merge_duplicates
-from qa.corpus import (
-    CorpusFileError,
-    Document,
-    decode_article,
-    parse_document,
-    sha256_bytes,
-    table_row_text,
-)
+from qa.corpus import Document, decode_article, parse_document, sha256_bytes, table_row_text
+from qa.errors import CorpusFileError, IndexUnavailable
 from qa.index import builds
 from qa.index.lexical import LexicalIndex
 from qa.index.store import VectorStore
@@ -75,7 +69,7 @@ def _noop(stage: str, done: int, total: int) -> None:
 def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
     """Parse every corpus file; unusable ones are reported as skipped or failed, not raised."""
     if not seeds_dir.is_dir():
-        raise builds.IndexUnavailable(f"the corpus folder {seeds_dir} does not exist")
+        raise IndexUnavailable(f"the corpus folder {seeds_dir} does not exist")
     root = seeds_dir.resolve()
     docs: list[Document] = []
     reports: list[FileReport] = []
@@ -149,7 +143,7 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
         if len(keys) != len(vectors):
             return {}
         return dict(zip(keys, vectors, strict=True))
-    except (builds.IndexUnavailable, OSError, ValueError):
+    except (IndexUnavailable, OSError, ValueError):
         return {}
 
 
@@ -197,7 +191,7 @@ def build_index(
         previous_id = builds.current_build_id_or_none(index_dir)
         docs, reports = read_corpus(seeds_dir)
         if not docs:
-            raise builds.IndexUnavailable(
+            raise IndexUnavailable(
                 f"no usable article in {seeds_dir}: "
                 + "; ".join(f"{r.name}: {r.reason}" for r in reports)
                 if reports
@@ -264,7 +258,7 @@ def build_index(
         store = VectorStore.create(None if chroma_url else files.chroma, build_id, chroma_url)
         store.add(vectors[:n])
         if store.count() != n:
-            raise builds.IndexUnavailable(f"the vector store holds {store.count()} of {n} vectors")
+            raise IndexUnavailable(f"the vector store holds {store.count()} of {n} vectors")
         progress("writing", 3, 3)
 
         manifest = {

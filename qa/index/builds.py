@@ -28,14 +28,13 @@ from typing import Any
 import numpy as np
 
 from qa.chunking import Location, Passage
+from qa.errors import IndexUnavailable
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
 _BUILD_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{6}")
 
 
-class IndexUnavailable(RuntimeError):
-    """The index is missing or unusable; the message is one sentence a person can act on."""
 
 
 def builds_dir(index_dir: Path) -> Path:

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from qa.index.builds import IndexUnavailable
+from qa.errors import StoreError
 
 # Chroma's telemetry must stay off on these machines (no network, and no reason to send any).
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
@@ -34,8 +34,6 @@ ADD_BATCH = 4000
 EXACT_SEARCH_MAX = 4096
 
 
-class StoreError(IndexUnavailable):
-    """The vector store cannot be opened or queried; the message says why (HTTP 503, exit 3)."""
 
 
 @dataclass(frozen=True)

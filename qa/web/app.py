@@ -20,10 +20,10 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
-from qa.ask.service import QAService, QuestionError
+from qa.ask.service import QAService
 from qa.corpus import FAQ_QUESTION, parse_document
-from qa.feedback import Feedback, FeedbackStore, FeedbackUnavailable
-from qa.index.builds import IndexUnavailable
+from qa.errors import FeedbackUnavailable, IndexUnavailable, QuestionError
+from qa.feedback import Feedback, FeedbackStore
 from qa.settings import Settings
 from qa.text import fold
 from qa.web import schema
