@@ -24,7 +24,7 @@ from qa.corpus import (
     Document,
     table_row_text,
 )
-from qa.text import Span, count_tokens, fold, sentence_spans
+from qa.text import Span, continues_previous, count_tokens, fold, sentence_spans
 
 CHUNKER_VERSION = 3
 
@@ -343,7 +343,7 @@ def _make_passage(doc: Document, items: list[Block | Span]) -> Passage:
     if kind == "table":
         # Rows spelled out with their header, so "Poland" is found next to "Contribution".
         context = "\n".join(
-            table_row_text(bl, doc.text(bl))
+            table_row_text(doc.text(bl), bl.header)
             for bl in items
             if isinstance(bl, Block) and bl.kind == TABLE_ROW
         )
@@ -383,3 +383,24 @@ def merge_duplicates(passages: list[Passage]) -> list[Passage]:
             keep[key] = len(out)
             out.append(p)
     return out
+
+
+def sentence_texts(doc: Document, p: Passage) -> list[str]:
+    """What each of a passage's sentences is embedded as: its text, a table row spelled out with
+    its header ("Country: Poland; Contribution: Refugee Support") so the row keeps its meaning."""
+    headers = doc.row_headers
+    out = []
+    prev = ""
+    for a, b in p.sentences:
+        header = headers.get(a)
+        text = table_row_text(doc.raw[a:b], header) if header is not None else doc.raw[a:b]
+        # "His approach is firm": a sentence that opens with a pronoun is embedded with the
+        # one before it, so it still knows who "his" is.
+        out.append(f"{prev} {text}" if prev and continues_previous(text) else text)
+        prev = text
+    return out
+
+
+def lexical_text(p: Passage, doc: Document) -> str:
+    """What BM25 indexes: the search text plus the byline, so "the Vance article" matches."""
+    return f"{p.search_text}\nBy {doc.byline}" if doc.byline else p.search_text

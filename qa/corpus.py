@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from qa.errors import CorpusFileError
+from qa.errors import CorpusFileError, IndexUnavailable
 from qa.text import Span, is_glued_boundary
 
 HEADING = "heading"
@@ -28,6 +30,21 @@ FAQ_ANSWER = "faq_answer"
 MAX_HEADING_CHARS = 110
 MAX_HEADING_WORDS = 16
 MAX_QUESTION_WORDS = 40
+# Larger files are skipped: an article is tens of kilobytes; a 2 MB one is a mistake.
+MAX_FILE_BYTES = 2_000_000
+
+
+@dataclass
+class FileReport:
+    """What happened to one corpus file."""
+
+    name: str
+    status: str  # indexed | skipped | failed
+    reason: str = ""
+    passages: int = 0
+    tokens: int = 0
+    embedded: int = 0
+    seconds: float = 0.0
 
 _BYLINE = re.compile(r"By\s+[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4}")
 _LIST_MARK = re.compile(r"(?:[-*•–]|\d{1,3}[.)])\s+")
@@ -77,6 +94,11 @@ class Document:
         headings = [b for b in self.blocks if b.kind == HEADING]
         return self.text(headings[0]) if headings else self.id
 
+    @cached_property
+    def row_headers(self) -> dict[int, tuple[str, ...]]:
+        """Start offset of each table row -> the header cells of its table."""
+        return {b.start: b.header for b in self.blocks if b.kind == TABLE_ROW}
+
     def text(self, span: Block | Section | Span) -> str:
         """The exact text of a block, section or (start, end) span."""
         if isinstance(span, tuple):
@@ -113,9 +135,59 @@ def load_document(path: Path) -> Document:
     return parse_document(path.stem, decode_article(data), sha256_bytes(data), str(path))
 
 
-def iter_corpus_files(seeds_dir: Path) -> Iterator[Path]:
-    """The corpus files in a stable order: every regular `*.txt` file directly in `seeds_dir`."""
-    yield from sorted(p for p in seeds_dir.glob("*.txt"))
+def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
+    """Parse every corpus file; unusable ones are reported as skipped or failed, not raised.
+
+    The one reader of the corpus folder: the index, the FAQ set and the evaluation all see the
+    same files (regular `.txt` files, symlinks only inside the folder, at most MAX_FILE_BYTES).
+    """
+    if not seeds_dir.is_dir():
+        raise IndexUnavailable(f"the corpus folder {seeds_dir} does not exist")
+    root = seeds_dir.resolve()
+    docs: list[Document] = []
+    reports: list[FileReport] = []
+    for path in sorted(seeds_dir.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        t0 = time.perf_counter()
+        report = FileReport(path.name, "skipped")
+        reports.append(report)
+        if path.suffix.lower() != ".txt":
+            report.reason = "not a .txt file"
+            continue
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            report.reason = "broken or looping symlink"
+            continue
+        if path.is_symlink() and root not in target.parents:
+            report.reason = "symlink pointing outside the corpus folder"
+            continue
+        if not target.is_file():  # a FIFO or a device would block the read forever
+            report.reason = "not a regular file"
+            continue
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                report.reason = f"too large ({size / 1e6:.1f} MB > {MAX_FILE_BYTES / 1e6:.0f} MB)"
+                continue
+            doc = load_document(path)
+        except CorpusFileError as exc:
+            report.reason = str(exc)
+            continue
+        except OSError as exc:
+            report.status, report.reason = "failed", f"cannot read: {exc.strerror}"
+            continue
+        except Exception as exc:
+            report.status, report.reason = "failed", f"cannot parse: {exc}"
+            continue
+        if not any(b.kind != "heading" for b in doc.blocks):
+            report.reason = "no text besides headings"
+            continue
+        report.status = "indexed"
+        report.seconds = time.perf_counter() - t0
+        docs.append(doc)
+    return docs, reports
 
 
 def parse_document(doc_id: str, raw: str, sha256: str = "", path: str = "") -> Document:
@@ -267,11 +339,12 @@ def _sections(raw: str, blocks: list[Block], title: str | None) -> tuple[Section
     return tuple(out)
 
 
-def table_row_text(block: Block, row: str) -> str:
-    """A table row spelled out with its header: `Country: Poland; Contribution: Refugee Support`."""
+def table_row_text(row: str, header: tuple[str, ...]) -> str:
+    """A table row spelled out with its header: `Country: Poland; Contribution: Refugee Support`.
+
+    The one spelling of a row, for its vector and for an answer: each cell after its header
+    cell, cells beyond the header as they are, a row without a header as its cells.
+    """
     cells = _cells(row)
-    if not block.header or block.kind != TABLE_ROW:
-        return " | ".join(cells)
-    pairs = [f"{h}: {c}" for h, c in zip(block.header, cells, strict=False)]
-    pairs += list(cells[len(block.header) :])
-    return "; ".join(pairs)
+    pairs = [f"{h}: {c}" for h, c in zip(header, cells, strict=False)]
+    return "; ".join(pairs + list(cells[len(pairs) :]))

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from qa.corpus import FAQ_ANSWER, FAQ_QUESTION, Document, iter_corpus_files, load_document
+from qa.corpus import FAQ_ANSWER, FAQ_QUESTION, Document, read_corpus
 from qa.text import fold, sentence_spans
 
 
@@ -57,5 +57,22 @@ def faq_questions(documents: Iterable[Document]) -> list[dict[str, Any]]:
 
 def faq_jsonl(seeds_dir: Path) -> str:
     """The FAQ question set of a corpus folder, as JSON Lines text."""
-    docs = [load_document(p) for p in iter_corpus_files(seeds_dir)]
+    docs, _ = read_corpus(seeds_dir)
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in faq_questions(docs))
+
+
+def example_questions(documents: Iterable[Document], limit: int) -> list[str]:
+    """Up to `limit` distinct FAQ questions, taken in turn from each document (in id order), so
+    the welcome screen shows questions the corpus answers, from more than one article."""
+    per_doc = [
+        [q for b in doc.blocks if b.kind == FAQ_QUESTION and (q := " ".join(b.section.split()))]
+        for doc in sorted(documents, key=lambda d: d.id)
+    ]
+    seen: set[str] = set()
+    out: list[str] = []
+    for turn in itertools.zip_longest(*per_doc):
+        for q in turn:
+            if q is not None and fold(q) not in seen and len(out) < limit:
+                seen.add(fold(q))
+                out.append(q)
+    return out

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.errors import FeedbackUnavailable, IndexUnavailable
+from qa.errors import FeedbackError, FeedbackUnavailable, IndexUnavailable, UnknownDocument
 from qa.index import builds
+from qa.index.loaded import LoadedBuild
 from qa.settings import Settings
 from qa.text import fold, sentence_spans
 
@@ -241,12 +242,39 @@ def current_documents(index_dir: Path) -> dict[str, str]:
     build_id = builds.current_build_id(index_dir)
     if build_id is None:
         raise IndexUnavailable(f"no index in {index_dir}; run `qa index` to build it")
-    path = builds.build_files(index_dir, build_id).documents
+    files = builds.build_files(index_dir, build_id)
     try:
-        docs = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexUnavailable(f"cannot read {path}: {exc}; run `qa index`") from exc
-    return {d["id"]: d["text"] for d in docs}
+        return {d.id: d.raw for d in builds.read_documents(files)}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IndexUnavailable(f"cannot read {files.documents}: {exc}; run `qa index`") from exc
+
+
+def judgement(
+    build: LoadedBuild, question: str, doc_id: str, start: int, end: int, helpful: bool
+) -> Feedback:
+    """A reader's judgement of a span of a document of the serving build, as a record to store.
+
+    UnknownDocument when the build has no such document; FeedbackError when the span is not
+    inside it.
+    """
+    doc = build.documents.get(doc_id)
+    if doc is None:
+        raise UnknownDocument(f"no document {doc_id!r} in the index")
+    if not 0 <= start < end <= len(doc.raw):
+        raise FeedbackError(
+            f"start and end must satisfy 0 <= start < end <= {len(doc.raw)} "
+            f"(the document's length); got start={start}, end={end}"
+        )
+    return Feedback(
+        question=question,
+        doc_id=doc_id,
+        start=start,
+        end=end,
+        helpful=helpful,
+        build=build.build_id,
+        doc_sha256=doc.sha256,
+        passage=doc.raw[start:end],
+    )
 
 
 def export_file(settings: Settings, out: Path | None = None) -> ExportSummary:

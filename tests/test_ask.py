@@ -197,7 +197,7 @@ def test_lone_surrogates_are_refused_not_crashed(service: QAService) -> None:
 def test_bm25_computed_beside_the_encoder_ranks_the_same(service: QAService) -> None:
     # The service scores BM25 while a worker embeds the question; `retrieve` without it must
     # give the same ranking, score for score.
-    idx = service.index()
+    idx = service.ranker()
     for question in ("When did Russia begin its full-scale invasion?", "Who wrote the article?"):
         query = idx.parse_query(question)
         qvec = service.embedder.encode([query.embed])[0]

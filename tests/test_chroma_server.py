@@ -120,7 +120,7 @@ def test_citations_are_exact_and_verified_in_either_store(store_service: QAServi
         assert answer.citations, question
         for c in answer.citations:
             doc = idx.documents[c.doc_id]
-            assert doc["sha256"] == c.doc_sha256 and doc["text"][c.start : c.end] == c.text
+            assert doc.sha256 == c.doc_sha256 and doc.raw[c.start : c.end] == c.text
 
 
 @pytest.mark.parametrize("question", OFF_TOPIC)

@@ -89,7 +89,7 @@ def test_table_rows_keep_their_header_and_skip_separators(docs: dict[str, Docume
     assert not any(set(doc.text(b)) <= set("-|: ") for b in doc.blocks)
     poland = next(b for b in rows if doc.text(b).startswith("Poland"))
     assert poland.header == ("Country", "Role in Ukraine Crisis", "Contribution")
-    assert table_row_text(poland, doc.text(poland)) == (
+    assert table_row_text(doc.text(poland), poland.header) == (
         "Country: Poland; Role in Ukraine Crisis: Humanitarian Aid; Contribution: Refugee Support"
     )
     assert len([b for b in doc.blocks if b.kind == TABLE_HEADER]) == 5

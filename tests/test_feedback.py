@@ -136,7 +136,7 @@ def test_qa_feedback_export_writes_question_set_lines(
         assert doc_id in docs
     for ev in q["evidence"]:
         assert len(ev) <= MAX_EVIDENCE_CHARS
-        assert any(ev in docs[d]["text"] for d in q["docs"])
+        assert any(ev in docs[d].raw for d in q["docs"])
     # To standard output without --out; an unavailable index is a clear error.
     assert main(["feedback", "export", "--index", str(built_index.index_dir)]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[0]) == q

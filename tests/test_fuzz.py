@@ -84,7 +84,7 @@ def check_answer(service: QAService, question: str, answer: Answer) -> None:
     assert answer.build == idx.build_id
     for c in answer.citations:
         doc = idx.documents[c.doc_id]
-        assert doc["text"][c.start : c.end] == c.text and doc["sha256"] == c.doc_sha256
+        assert doc.raw[c.start : c.end] == c.text and doc.sha256 == c.doc_sha256
         assert all(c.start <= a <= b <= c.end for a, b in c.highlights)
     json.dumps(answer.to_dict(), ensure_ascii=False).encode("utf-8")
 

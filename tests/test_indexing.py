@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.ask.ranking import OpenIndex
 from qa.errors import IndexUnavailable
 from qa.index import builds
 from qa.index.build import build_index, read_corpus
+from qa.index.loaded import LoadedBuild
 from tests.conftest import FakeEmbedder
 from tests.paths import ROOT as PROJECT_ROOT
 
@@ -30,7 +30,7 @@ def test_build_writes_manifest_and_publishes(corpus: Path, tmp_path: Path) -> No
     assert len(manifest["corpus_sha256"]) == 64
     assert [f.status for f in report.files] == ["indexed"] * 5
     assert all(f.passages > 0 and f.tokens > 0 for f in report.files)
-    opened = OpenIndex(index, report.build_id)
+    opened = LoadedBuild.open(index, report.build_id)
     assert len(opened.passages) == report.passages == opened.store.count()
 
 
@@ -57,7 +57,7 @@ def test_unchanged_corpus_embeds_nothing_and_one_change_embeds_one_file(
 
     (corpus / "004_5ed343157987b097.txt").unlink()
     fourth = build_index(corpus, index, emb)
-    opened = OpenIndex(index, fourth.build_id)
+    opened = LoadedBuild.open(index, fourth.build_id)
     assert "004_5ed343157987b097" not in opened.documents
     assert all(p.doc_id != "004_5ed343157987b097" for p in opened.passages)
     assert fourth.embedded == 0
@@ -77,7 +77,7 @@ def test_failed_build_leaves_previous_serving(corpus: Path, tmp_path: Path) -> N
     with pytest.raises(RuntimeError, match="crashed"):
         build_index(corpus, index, ExplodingEmbedder())
     assert builds.current_build_id(index) == good.build_id
-    OpenIndex(index, good.build_id)  # still opens
+    LoadedBuild.open(index, good.build_id)  # still opens
     # The next build cleans up the half-written directory and publishes.
     again = build_index(corpus, index, FakeEmbedder())
     assert builds.current_build_id(index) == again.build_id
@@ -122,10 +122,10 @@ def test_damaged_builds_are_reported_not_raised_raw(corpus: Path, tmp_path: Path
     files = builds.build_files(index, report.build_id)
     np.save(files.vectors, np.zeros((3, 64), dtype=np.float32))
     with pytest.raises(IndexUnavailable, match="damaged"):
-        OpenIndex(index, report.build_id)
+        LoadedBuild.open(index, report.build_id)
     files.manifest.unlink()
     with pytest.raises(IndexUnavailable, match="incomplete"):
-        OpenIndex(index, report.build_id)
+        LoadedBuild.open(index, report.build_id)
     (index / "CURRENT").write_text("garbage\n")
     with pytest.raises(IndexUnavailable, match="run `qa index`"):
         builds.current_build_id(index)

@@ -16,9 +16,10 @@ from qa.ask.ranking import (
     W_LEXICAL,
     W_NAMED_DOC,
     W_SENTENCE,
+    W_SENTENCE_OVERLAP,
     W_TABLE,
     W_TYPE,
-    OpenIndex,
+    Ranker,
     _best_sentence,
     _ranges,
 )
@@ -58,11 +59,11 @@ def test_best_sentence_is_the_first_in_highlight_order(
         assert got[i] == expected
 
 
-def _read(service: QAService, question: str) -> tuple[OpenIndex, Query, np.ndarray]:
-    """The serving build, the question read against it, and its query vector."""
-    idx = service.index()
-    query = idx.parse_query(question)
-    return idx, query, service.embedder.encode([query.embed])[0]
+def _read(service: QAService, question: str) -> tuple[Ranker, Query, np.ndarray]:
+    """The ranking over the serving build, the question read against it, and its vector."""
+    ranker = service.ranker()
+    query = ranker.parse_query(question)
+    return ranker, query, service.embedder.encode([query.embed])[0]
 
 
 QUESTIONS = [
@@ -109,7 +110,7 @@ def test_each_candidate_score_adds_up_from_its_own_sentences(
 
 def test_a_question_of_unknown_words_still_ranks(service: QAService) -> None:
     # No query term is in the corpus's vocabulary: sentence scores fall back to similarity alone.
-    idx = service.index()
+    idx = service.ranker()
     query = idx.parse_query("Xylophone quokka zzyzx?")
     assert not query.terms & set(idx._vocab)
     ranked = idx.retrieve(query, service.embedder.encode([query.embed])[0], 5)
@@ -156,26 +157,27 @@ def test_question_terms_of_corpus_sentences() -> None:
             assert lexical.query_terms(line) == [t for t in expected if t]
 
 
-def _one_at_a_time(idx: OpenIndex, query: Query, qvec: np.ndarray) -> dict[int, tuple]:
+def _one_at_a_time(ranker: Ranker, query: Query, qvec: np.ndarray) -> dict[int, tuple]:
     """The scoring rules applied to one candidate and one sentence at a time, straight from the
     passage texts: (score, ordered sentences) by row. The oracle for the array version."""
+    idx = ranker.build
     n = len(idx.passages)
-    lex = idx.lexical_hits(query)
+    lex = ranker.lexical_hits(query)
     rows = {h.row for h in idx.store.query(qvec, min(CANDIDATES, n))} | set(lex.top.tolist())
-    named = idx.named_documents(query.text)
+    named = ranker.named_documents(query.text)
     out = {}
     for row in sorted(rows):
         p = idx.passages[row]
         if p.kind == "meta" and not query.author:
             continue
-        raw = idx.documents[p.doc_id]["text"]
+        raw = idx.documents[p.doc_id].raw
         first = int(idx.sentence_offsets[row])
         sentences = []
         for i, (a, b) in enumerate(p.sentences):
             text = raw[a:b]
             sim = float(idx.sentence_vectors[first + i] @ qvec)
             overlap = len(query.terms & content_terms(text)) / len(query.terms)
-            score = sim + 0.15 * overlap
+            score = sim + W_SENTENCE_OVERLAP * overlap
             if query.wanted is not None and has_new_answer(query.wanted, raw, a, b, query.stems6):
                 score += ANSWER_TYPE_BONUS
             if query.author and p.kind == "meta" and raw.startswith("By ", a):
@@ -195,7 +197,7 @@ def _one_at_a_time(idx: OpenIndex, query: Query, qvec: np.ndarray) -> dict[int, 
             score += W_NAMED_DOC
         if query.wants_table and p.kind in ("table", "list"):
             score += W_TABLE
-        focus_missing = query.focus and not query.focus <= idx.passage_terms[row]
+        focus_missing = query.focus and not query.focus <= ranker.passage_terms[row]
         wanted = query.wanted
         if (
             wanted

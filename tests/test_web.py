@@ -228,7 +228,7 @@ def test_examples_come_from_the_faq_sections(client: FlaskClient, service: QASer
     valid(d, schema.EXAMPLES)
     qs = d["questions"]
     assert 1 <= len(qs) <= 5 and len(set(qs)) == len(qs)
-    texts = [doc["text"] for doc in service.index().documents.values()]
+    texts = [doc.raw for doc in service.index().documents.values()]
     for q in qs:
         assert q.endswith("?") and not q.lower().startswith("question")
         assert any(q in t for t in texts)
@@ -256,8 +256,10 @@ def test_examples_follow_a_new_build(tmp_path: Path) -> None:
 def test_pages_serve_the_chat_page(client: FlaskClient, path: str) -> None:
     resp = client.get(path)
     assert resp.status_code == 200 and resp.mimetype == "text/html"
-    assert b'src="/static/app.js"' in resp.data
-    assert client.get("/static/app.js").status_code == 200
+    assert b'<script type="module" src="/static/main.js">' in resp.data
+    for module in ("main", "api", "conversation", "offsets", "render", "source"):
+        script = client.get(f"/static/{module}.js")
+        assert script.status_code == 200 and script.mimetype == "text/javascript", module
     assert client.get("/static/app.css").mimetype == "text/css"
 
 
@@ -265,7 +267,7 @@ def test_every_response_carries_the_security_headers(client: FlaskClient) -> Non
     responses = [
         client.get("/"),
         client.get("/doc/x"),
-        client.get("/static/app.js"),
+        client.get("/static/main.js"),
         client.get("/api/health"),
         client.get("/api/openapi.json"),
         client.get("/nope"),

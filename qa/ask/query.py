@@ -12,7 +12,35 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from qa.errors import QuestionError
 from qa.text import words
+
+# The contract's limits (the API schema and the question-set format read them from here).
+MAX_QUESTION_CHARS = 1000
+MAX_TOP_K = 20
+
+
+
+
+def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
+    """Validate a question and top_k; return them cleaned or raise QuestionError."""
+    if not isinstance(question, str):
+        raise QuestionError("question must be a string")
+    if any("\ud800" <= ch <= "\udfff" for ch in question):
+        raise QuestionError("question contains invalid characters (unpaired UTF-16 surrogates)")
+    q = " ".join(question.split())
+    if not q:
+        raise QuestionError("question must not be empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
+        )
+    if isinstance(top_k, bool) or not isinstance(top_k, int):
+        raise QuestionError("top_k must be an integer")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise QuestionError(f"top_k must be between 1 and {MAX_TOP_K}")
+    return q, top_k
+
 
 _STOP = frozenset(
     """

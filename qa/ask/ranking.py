@@ -1,48 +1,54 @@
-"""Question -> ranked passages: dense (Chroma) and BM25 candidates, fused, with sentence scores.
+"""The ranking and answerability policy, all in one place: features, weights, decisions.
 
-`OpenIndex` is one published build loaded for querying. Everything it needs per query is in
-memory except the HNSW search, so a query costs one embedding plus a few small matrix products.
+A question's candidates come from two retrievers (dense vectors in Chroma, BM25); each is
+described by named features (its similarity to the question, its best sentence's, its BM25
+score, how much of the question's rare vocabulary it holds, whether it holds what the
+question's form asks for), and ranked by a weighted sum of them plus a few lifts. The same
+features decide which sentences to highlight and whether the corpus answers at all. Every
+weight is a constant below, beside the reading of the question it responds to (qa.ask.query).
+The weights were chosen with `qa eval` on the shipped question sets (see README).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from qa.ask.query import (
-    ANSWER_TYPE_BONUS,
-    Query,
-    answer_tokens,
-    content_terms,
-    corpus_acronyms,
-    is_new_answer,
-    parse_query,
-)
+from qa.ask.query import Query, answer_tokens, content_terms, corpus_acronyms, is_new_answer
+from qa.ask.query import parse_query as read_question
 from qa.chunking import Passage
-from qa.errors import IndexUnavailable, StoreError
-from qa.index import builds
-from qa.index.lexical import LexicalIndex
-from qa.index.store import VectorStore
+from qa.index.loaded import LoadedBuild
+from qa.text import Span, continues_previous
 
 # How many candidates each retriever contributes before fusion.
 CANDIDATES = 30
-# Fusion weights, chosen with `qa eval` on the shipped question sets (see README).
-W_DENSE = 0.35
-W_SENTENCE = 0.5
-W_LEXICAL = 0.10
-# Lift of passages from an article the question names by its author.
-W_NAMED_DOC = 0.1
-# Lift of table and list passages when the question points at a table or list.
-W_TABLE = 0.05
-# Lift of a passage that holds what the question's form asks for (a date for "when").
-W_TYPE = 0.05
-# Lift of the byline passage for questions about authorship.
-META_BONUS = 0.3
+
+# The passage score: a weighted sum of its features...
+W_DENSE = 0.35  # the passage's cosine similarity to the question
+W_SENTENCE = 0.5  # its best sentence's score (below)
+W_LEXICAL = 0.10  # its BM25 score, as a share of the best candidate's
+# ...plus lifts for what the question's reading asks for:
+W_NAMED_DOC = 0.1  # the question names the article's author ("according to Vance")
+W_TABLE = 0.05  # the question points at a table or list, and the passage is one
+W_TYPE = 0.05  # the question's form wants a date, number or place, and the passage has one
+META_BONUS = 0.3  # the question asks who wrote an article: its byline passage (and sentence)
+
+# A sentence's score: its cosine similarity to the question...
+W_SENTENCE_OVERLAP = 0.15  # ...plus this times the share of the question's words it holds
+ANSWER_TYPE_BONUS = 0.12  # ...plus this when it holds what the question's form asks for
+
+# Highlights: the best sentence, and a neighbour when it is part of the same answer.
+SECOND_SENTENCE_RATIO = 0.85  # a neighbour scoring this share of the best one joins it
+SHORT_SENTENCE_WORDS = 7  # a best sentence this short (a term, a fragment) takes the next one
+CONTINUATION_RATIO = 0.75  # a next sentence that continues the best one joins at this share
+
+# Answerability: the top passage's support, against the calibrated threshold (settings.min_score).
+SUPPORT_SENTENCE = 0.55  # its best sentence's similarity
+SUPPORT_DENSE = 0.25  # its own similarity
+SUPPORT_COVERAGE = 0.2  # the share of the question's rare words it holds
+TYPE_MISMATCH_PENALTY = 0.3  # it lacks the date, number or place the question's form asks for
 
 
 @dataclass(frozen=True)
@@ -76,64 +82,25 @@ class Candidate:
         return self.sentences[0][1] if self.sentences else 0.0
 
 
-class OpenIndex:
-    """A published build, loaded and ready for queries."""
+class Ranker:
+    """The ranking policy applied to one loaded build: the corpus facts it needs per sentence
+    (content words, which sentences may never be highlighted, rarity of words) are worked out
+    once, when the build is loaded, so a question costs a few matrix products."""
 
-    def __init__(self, index_dir: Path, build_id: str, chroma_url: str = "") -> None:
-        files = builds.build_files(index_dir, build_id)
-        self.build_id = build_id
-        self.manifest = builds.read_manifest(files)
-        try:
-            self.passages = builds.read_passages(files)
-            self.vectors = builds.read_vectors(files.vectors)
-            self.sentence_vectors = builds.read_vectors(files.sentence_vectors)
-            docs = json.loads(files.documents.read_text(encoding="utf-8"))
-            self.lexical = LexicalIndex.load(files.bm25, len(self.passages))
-        except (OSError, ValueError, KeyError) as exc:
-            raise IndexUnavailable(
-                f"build {build_id} is damaged ({exc.__class__.__name__}: {exc}); "
-                "run `qa index` to rebuild"
-            ) from exc
-        self.documents: dict[str, dict[str, Any]] = {d["id"]: d for d in docs}
-        n = len(self.passages)
-        if self.vectors.shape[0] != n or n != self.manifest.get("passages"):
-            raise IndexUnavailable(
-                f"build {build_id} is damaged (vectors do not match passages); run `qa index`"
-            )
-        if self.vectors.shape[1] != self.manifest.get("dimension"):
-            raise IndexUnavailable(
-                f"build {build_id} has {self.vectors.shape[1]}-d vectors but its manifest says "
-                f"{self.manifest.get('dimension')}; run `qa index`"
-            )
-        store_url = chroma_url if self.manifest.get("store") != "embedded" else ""
-        try:
-            self.store = VectorStore.open(None if store_url else files.chroma, build_id, store_url)
-            stored = self.store.count()
-        except StoreError as exc:
-            raise IndexUnavailable(f"{exc}; run `qa index` to rebuild") from exc
-        if stored != n:
-            raise IndexUnavailable(
-                f"build {build_id}'s vector store holds {stored} of {n} vectors; run `qa index`"
-            )
-        self._table_headers = {
-            (doc_id, int(a)): tuple(h)
-            for doc_id, d in self.documents.items()
-            for a, _b, h in d.get("table_rows", [])
-        }
-        # Row of each passage's first sentence in sentence_vectors.
-        self.sentence_offsets = np.cumsum([0] + [len(p.sentences) for p in self.passages])
+    def __init__(self, build: LoadedBuild) -> None:
+        self.build = build
+        passages, documents = build.passages, build.documents
         sentence_terms: list[list[set[str]]] = []
         # Sentences that must never be the highlight: questions and table header rows.
         sentence_muted: list[list[bool]] = []
-        for p in self.passages:
-            raw = self.documents[p.doc_id]["text"]
-            spans = [raw[a:b] for a, b in p.sentences]
+        for p in passages:
+            doc = documents[p.doc_id]
+            spans = [doc.raw[a:b] for a, b in p.sentences]
             sentence_terms.append([content_terms(t) for t in spans])
             sentence_muted.append(
                 [
                     # A lead-in ("... include:") introduces the answer but is not it.
-                    t.rstrip().endswith(("?", ":"))
-                    or ("|" in t and (p.doc_id, a) not in self._table_headers)
+                    t.rstrip().endswith(("?", ":")) or ("|" in t and a not in doc.row_headers)
                     for t, (a, _b) in zip(spans, p.sentences, strict=True)
                 ]
             )
@@ -153,42 +120,26 @@ class OpenIndex:
         self._muted = np.array([m for ms in sentence_muted for m in ms], dtype=bool)
         self._byline = np.array(
             [
-                p.kind == "meta" and self.documents[p.doc_id]["text"].startswith("By ", a)
-                for p in self.passages
+                p.kind == "meta" and documents[p.doc_id].raw.startswith("By ", a)
+                for p in passages
                 for a, _b in p.sentences
             ],
             dtype=bool,
         )
-        self._tabular = np.array([p.kind in ("table", "list") for p in self.passages], dtype=bool)
-
-        df: dict[str, int] = {}
-        for terms in self.passage_terms:
-            for t in terms:
-                df[t] = df.get(t, 0) + 1
-        n = max(1, len(self.passages))
-        self._idf = {t: float(np.log((n + 1) / (c + 0.5))) for t, c in df.items()}
-        self._idf_unknown = float(np.log((n + 1) / 0.5))
+        self._tabular = np.array([p.kind in ("table", "list") for p in passages], dtype=bool)
+        self.is_meta = np.array([p.kind == "meta" for p in passages], dtype=bool)
+        self._idf, self._idf_unknown = _rarity(self.passage_terms)
         self._match_memo: dict[tuple[str, int, int], tuple[tuple[str, ...], ...]] = {}
-        self.is_meta = np.array([p.kind == "meta" for p in self.passages], dtype=bool)
-        self.acronyms = corpus_acronyms([d["text"] for d in self.documents.values()])
+        self.acronyms = corpus_acronyms([d.raw for d in documents.values()])
         # Surnames from bylines: "according to the Vance article" points at one document.
         self._byline_docs: dict[str, set[str]] = {}
-        for doc_id, d in self.documents.items():
-            if d.get("byline"):
-                self._byline_docs.setdefault(d["byline"].split()[-1], set()).add(doc_id)
-
-    @property
-    def model(self) -> str:
-        """Name of the embedding model the build was made with."""
-        return str(self.manifest.get("model"))
-
-    def table_header_at(self, doc_id: str, start: int) -> tuple[str, ...]:
-        """Header cells of the table row starting at `start`, or () when it is not a row."""
-        return self._table_headers.get((doc_id, start), ())
+        for doc_id, d in documents.items():
+            if d.byline:
+                self._byline_docs.setdefault(d.byline.split()[-1], set()).add(doc_id)
 
     def parse_query(self, question: str) -> Query:
         """Read a question against this build (its acronyms)."""
-        return parse_query(question, self.acronyms)
+        return read_question(question, self.acronyms)
 
     def named_documents(self, question: str) -> set[str]:
         """Documents whose author the question names ("according to Eleanor Vance")."""
@@ -204,7 +155,7 @@ class OpenIndex:
 
     def lexical_hits(self, query: Query) -> LexicalHits:
         """BM25 candidates for the query; needs no query vector, so it can run while one is made."""
-        bm25 = self.lexical.scores(query.search)
+        bm25 = self.build.lexical.scores(query.search)
         n, m = len(bm25), min(CANDIDATES, len(bm25))
         # argpartition: the top m without sorting every passage's score (100,000 at scale).
         # In a small corpus rows sharing no term with the question may fill the m; they are
@@ -220,10 +171,11 @@ class OpenIndex:
         `lexical` is `lexical_hits(query)` when the caller has already computed it. Every
         candidate is scored with array operations; only the ones returned become Candidates.
         """
-        n = len(self.passages)
+        build = self.build
+        n = len(build.passages)
         if n == 0:
             return []
-        hits = self.store.query(qvec, min(CANDIDATES, n))
+        hits = build.store.query(qvec, min(CANDIDATES, n))
         lex = lexical if lexical is not None else self.lexical_hits(query)
         found = {h.row for h in hits if 0 <= h.row < n} | {int(r) for r in lex.top}
         rows = np.array(sorted(found), dtype=np.int64)
@@ -231,9 +183,9 @@ class OpenIndex:
             rows = rows[~self.is_meta[rows]]
         if not len(rows):
             return []
-        dense = (self.vectors[rows] @ qvec).astype(np.float64)
-        first = self.sentence_offsets[rows]
-        counts = self.sentence_offsets[rows + 1] - first
+        dense = (build.vectors[rows] @ qvec).astype(np.float64)
+        first = build.sentence_offsets[rows]
+        counts = build.sentence_offsets[rows + 1] - first
         gathered = _ranges(first, counts)
         muted = self._muted[gathered]
         sentence_scores, overlaps = self._sentence_scores(
@@ -251,7 +203,7 @@ class OpenIndex:
             score[self.is_meta[rows]] += META_BONUS
         named = self.named_documents(query.text)
         if named:
-            in_named = [self.passages[r].doc_id in named for r in rows.tolist()]
+            in_named = [build.passages[r].doc_id in named for r in rows.tolist()]
             score[np.array(in_named, dtype=bool)] += W_NAMED_DOC
         if query.wants_table:
             score[self._tabular[rows]] += W_TABLE
@@ -269,7 +221,7 @@ class OpenIndex:
             coverage = sum(self.idf(t) for t in found_terms) / q_weight if q_weight else 0.0
             return Candidate(
                 row,
-                self.passages[row],
+                build.passages[row],
                 float(score[i]),
                 float(dense[i]),
                 float(lex_scores[i]),
@@ -296,7 +248,7 @@ class OpenIndex:
         content words it holds, plus a bonus when it holds what the question's form asks for
         (a date for "when") and, for authorship questions, when it is the byline.
         """
-        sims = (self.sentence_vectors[gathered] @ qvec).astype(np.float64)
+        sims = (self.build.sentence_vectors[gathered] @ qvec).astype(np.float64)
         q_ids = [self._vocab[t] for t in query.terms if t in self._vocab]
         if q_ids:
             wanted_terms = np.zeros(len(self._vocab), dtype=bool)
@@ -309,7 +261,7 @@ class OpenIndex:
             overlaps = shared / len(query.terms)
         else:
             overlaps = np.zeros(len(gathered), dtype=np.float64)
-        scores = sims + 0.15 * overlaps
+        scores = sims + W_SENTENCE_OVERLAP * overlaps
         if query.wanted is not None:
             local = gathered - np.repeat(first, counts)
             typed = [
@@ -340,10 +292,11 @@ class OpenIndex:
         top = [int(i) for i in ranked[:limit]]
         if len(ranked) <= limit or limit < 3:
             return top
-        first = self.passages[int(rows[top[0]])]
-        text = self.documents[first.doc_id]["text"]
+        passages = self.build.passages
+        first = passages[int(rows[top[0]])]
+        text = self.build.documents[first.doc_id].raw
         for i in ranked[limit:]:
-            p = self.passages[int(rows[i])]
+            p = passages[int(rows[i])]
             if (
                 p.doc_id == first.doc_id
                 and p.section == first.section
@@ -361,9 +314,9 @@ class OpenIndex:
         key = (pattern.pattern, row, sentence)
         found = self._match_memo.get(key)
         if found is None:
-            p = self.passages[row]
+            p = self.build.passages[row]
             start, end = (p.start, p.end) if sentence < 0 else p.sentences[sentence]
-            found = answer_tokens(pattern, self.documents[p.doc_id]["text"], start, end)
+            found = answer_tokens(pattern, self.build.documents[p.doc_id].raw, start, end)
             # At most 3 patterns x (sentences + passages) entries; a race only computes the
             # same value twice.
             self._match_memo[key] = found
@@ -410,3 +363,94 @@ def _best_sentence(
     muted_best = np.maximum.reduceat(np.where(muted, scores, -np.inf), starts)
     best[has] = np.where(open_best > -np.inf, open_best, muted_best)
     return best
+
+
+def _rarity(passage_terms: list[set[str]]) -> tuple[dict[str, float], float]:
+    """Each term's inverse document frequency over passages, and that of an unseen term (the
+    rarest of all: words the corpus never uses weigh most in the coverage feature)."""
+    df: dict[str, int] = {}
+    for terms in passage_terms:
+        for t in terms:
+            df[t] = df.get(t, 0) + 1
+    n = max(1, len(passage_terms))
+    return {t: float(np.log((n + 1) / (c + 0.5))) for t, c in df.items()}, float(
+        np.log((n + 1) / 0.5)
+    )
+
+
+def support_score(top: Candidate) -> float:
+    """How well the top passage supports an answer, in 0..1.
+
+    Mixes the best sentence's similarity, the passage's similarity and the share of the
+    question's content words (weighted by rarity) the passage contains: a close paraphrase of an
+    answerable question scores high on the first two, while a plausible question about something
+    the corpus never mentions loses on the third. A question whose form asks for a date, number
+    or place is not supported by a passage that holds none.
+    """
+    value = (
+        SUPPORT_SENTENCE * top.best_sentence
+        + SUPPORT_DENSE * top.dense
+        + SUPPORT_COVERAGE * top.coverage
+    )
+    if top.type_match is False:
+        value -= TYPE_MISMATCH_PENALTY
+    return max(0.0, min(1.0, value))
+
+
+def highlights(c: Candidate) -> tuple[Span, ...]:
+    """The answering sentence(s) of a passage, as absolute spans; adjacent ones joined."""
+    if not c.sentences:
+        return ((c.passage.start, c.passage.end),)
+    spans = c.passage.sentences
+    best_i, best, _, _ = c.sentences[0]
+    chosen = {best_i}
+    # A neighbour that scores nearly as well is part of the answer ("... prisoner exchanges.").
+    for i, sim, _, muted in c.sentences[1:]:
+        if not muted and abs(i - best_i) == 1 and sim >= best * SECOND_SENTENCE_RATIO:
+            chosen.add(i)
+            break
+    text = c.passage.text
+    base = c.passage.start
+
+    def sentence(i: int) -> str:
+        return text[spans[i][0] - base : spans[i][1] - base]
+
+    scores = {i: sim for i, sim, _, muted in c.sentences if not muted}
+    if best_i > 0 and continues_previous(sentence(best_i)):
+        chosen.add(best_i - 1)  # "His approach is firm": say whose
+    nxt = best_i + 1
+    if nxt < len(spans) and nxt in scores and len(chosen) == 1:
+        if len(sentence(best_i).split()) <= SHORT_SENTENCE_WORDS:
+            chosen.add(nxt)  # a term or a fragment: its explanation follows
+        elif continues_previous(sentence(nxt)) and scores[nxt] >= best * CONTINUATION_RATIO:
+            chosen.add(nxt)  # "... new ideas. The details of these ideas remain confidential."
+    merged: list[Span] = []
+    for i in sorted(chosen):
+        s, e = spans[i]
+        if merged and i - 1 in chosen:
+            merged[-1] = (merged[-1][0], e)
+        else:
+            merged.append((s, e))
+    return tuple(merged)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The policy's verdict on one question: passages best first, each with its highlights,
+    and whether the corpus answers (the top passage's support against the threshold)."""
+
+    candidates: tuple[Candidate, ...]
+    highlights: tuple[tuple[Span, ...], ...]
+    support: float
+    answerable: bool
+
+
+def decide(candidates: list[Candidate], min_score: float) -> Ranked:
+    """Highlights for every candidate, and the answerability decision."""
+    support = support_score(candidates[0]) if candidates else 0.0
+    return Ranked(
+        tuple(candidates),
+        tuple(highlights(c) for c in candidates),
+        support,
+        bool(candidates) and support >= min_score,
+    )

@@ -13,44 +13,31 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.ask.answering import Answer, Citation, compose, renumber
-from qa.ask.query import Query
-from qa.ask.ranking import LexicalHits, OpenIndex
-from qa.errors import IndexUnavailable, QuestionError
+from qa.ask.query import Query, check_question
+from qa.ask.ranking import LexicalHits, Ranker, decide
+from qa.corpus import Document
+from qa.errors import IndexUnavailable
+from qa.faq import example_questions
 from qa.index import builds
+from qa.index.loaded import LoadedBuild
 from qa.model import Embedder
 from qa.settings import Settings
 
-MAX_QUESTION_CHARS = 1000
-MAX_TOP_K = 20
 
+@dataclass
+class _Serving:
+    """A loaded build with the ranking over it; replaced as one when the build changes."""
 
-
-
-def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
-    """Validate a question and top_k; return them cleaned or raise QuestionError."""
-    if not isinstance(question, str):
-        raise QuestionError("question must be a string")
-    if any("\ud800" <= ch <= "\udfff" for ch in question):
-        raise QuestionError("question contains invalid characters (unpaired UTF-16 surrogates)")
-    q = " ".join(question.split())
-    if not q:
-        raise QuestionError("question must not be empty")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise QuestionError(
-            f"question is {len(question)} characters; the limit is {MAX_QUESTION_CHARS}"
-        )
-    if isinstance(top_k, bool) or not isinstance(top_k, int):
-        raise QuestionError("top_k must be an integer")
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise QuestionError(f"top_k must be between 1 and {MAX_TOP_K}")
-    return q, top_k
+    build: LoadedBuild
+    ranker: Ranker
+    examples: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -104,7 +91,7 @@ class QAService:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
-        self._index: OpenIndex | None = None
+        self._live: _Serving | None = None
         self._lock = threading.Lock()
         self._checker = SourceChecker()
         self._current = builds.CurrentWatcher(settings.index_dir)
@@ -128,67 +115,76 @@ class QAService:
             self._embedder = default_embedder()
         return self._embedder
 
-    def index(self) -> OpenIndex:
+    def index(self) -> LoadedBuild:
         """The serving build, reopened when CURRENT names a new one."""
+        return self._serving().build
+
+    def ranker(self) -> Ranker:
+        """The ranking over the serving build (for evaluation and tests that look inside)."""
+        return self._serving().ranker
+
+    def _serving(self) -> _Serving:
+        """The serving build and its ranker, swapped together when CURRENT names a new one."""
         build_id = self._current.build_id()
         if build_id is None:
             raise IndexUnavailable(
                 f"no index in {self.settings.index_dir}; run `qa index` to build it"
             )
-        current = self._index
-        if current is not None and current.build_id == build_id:
+        current = self._live
+        if current is not None and current.build.build_id == build_id:
             return current
         with self._lock:
-            if self._index is None or self._index.build_id != build_id:
-                opened = OpenIndex(self.settings.index_dir, build_id, self.settings.chroma_url)
+            if self._live is None or self._live.build.build_id != build_id:
+                opened = LoadedBuild.open(
+                    self.settings.index_dir, build_id, self.settings.chroma_url
+                )
                 self._check_model(opened)
-                self._index = opened
-            return self._index
+                self._live = _Serving(opened, Ranker(opened))
+            return self._live
 
-    def _check_model(self, index: OpenIndex) -> None:
+    def _check_model(self, build: LoadedBuild) -> None:
         emb = self.embedder
-        if index.model != emb.name or index.manifest.get("dimension") != emb.dim:
+        if build.model != emb.name or build.dimension != emb.dim:
             raise IndexUnavailable(
-                f"build {index.build_id} was made with {index.model} "
-                f"({index.manifest.get('dimension')}-d) but the configured encoder is "
+                f"build {build.build_id} was made with {build.model} "
+                f"({build.dimension}-d) but the configured encoder is "
                 f"{emb.name} ({emb.dim}-d); run `qa index` to rebuild (QA_ENCODER picks the "
                 "encoder)"
             )
 
     def ready(self) -> dict[str, Any]:
         """Load everything now; return the health facts (raises IndexUnavailable if not ready)."""
-        idx = self.index()
+        build = self.index()
         return {
             "status": "ok",
-            "documents": len(idx.documents),
-            "passages": len(idx.passages),
-            "build": idx.build_id,
-            "model": idx.model,
+            "documents": len(build.documents),
+            "passages": len(build.passages),
+            "build": build.build_id,
+            "model": build.model,
         }
 
     def ask(self, question: str, top_k: int | None = None) -> Answer:
         """Answer `question` with up to `top_k` verified citations."""
         t0 = time.perf_counter()
         q, k = check_question(question, self.settings.top_k if top_k is None else top_k)
-        idx = self.index()  # one build for the whole question
+        live = self._serving()  # one build for the whole question
         t1 = time.perf_counter()
-        query = idx.parse_query(q)
+        query = live.ranker.parse_query(q)
         with self._asking_lock:
             self._asking += 1
             alone = self._asking == 1
         try:
-            qvec, lexical = self._embed_and_score(idx, query, alone)
+            qvec, lexical = self._embed_and_score(live.ranker, query, alone)
         finally:
             with self._asking_lock:
                 self._asking -= 1
         t2 = time.perf_counter()
-        candidates = idx.retrieve(query, qvec, k, lexical)
-        answer = compose(q, candidates, idx, self.settings.min_score)
-        keep = [
-            c for c in answer.citations if self._checker.verify(c, idx.documents[c.doc_id]["path"])
-        ]
+        candidates = live.ranker.retrieve(query, qvec, k, lexical)
+        answer = compose(q, decide(candidates, self.settings.min_score), live.build)
+        docs = live.build.documents
+        keep = [c for c in answer.citations if self._checker.verify(c, docs[c.doc_id].path)]
         if len(keep) != len(answer.citations):
-            answer = renumber(answer, keep, idx)
+            answer = renumber(answer, keep, live.build)
         t3 = time.perf_counter()
         return replace(
             answer,
@@ -201,21 +197,27 @@ class QAService:
         )
 
     def _embed_and_score(
-        self, idx: OpenIndex, query: Query, alone: bool
+        self, ranker: Ranker, query: Query, alone: bool
     ) -> tuple[np.ndarray, LexicalHits]:
         """The query vector and the BM25 hits, side by side on two threads when `alone`."""
         embedder = self.embedder
         if not alone:
-            return embedder.encode([query.embed])[0], idx.lexical_hits(query)
+            return embedder.encode([query.embed])[0], ranker.lexical_hits(query)
         pending = self._encoder_pool.submit(embedder.encode, [query.embed])
-        lexical = idx.lexical_hits(query)
+        lexical = ranker.lexical_hits(query)
         # Not started yet (the worker still busy): embed here rather than wait in its queue.
         vectors = embedder.encode([query.embed]) if pending.cancel() else pending.result()
         return vectors[0], lexical
 
-    def document(self, doc_id: str) -> dict[str, Any] | None:
+    def document(self, doc_id: str) -> Document | None:
         """A document of the serving build, for showing a citation in context."""
-        d = self.index().documents.get(doc_id)
-        if d is None:
-            return None
-        return {k: d[k] for k in ("id", "title", "byline", "sha256", "text", "sections")}
+        return self.index().documents.get(doc_id)
+
+    def examples(self, limit: int) -> list[str]:
+        """Questions the corpus answers, for a welcome screen: its own FAQ questions."""
+        live = self._serving()
+        found = live.examples.get(limit)
+        if found is None:
+            # Once per build and limit; two threads may both work it out, harmlessly.
+            found = live.examples[limit] = example_questions(live.build.documents.values(), limit)
+        return found

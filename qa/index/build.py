@@ -17,29 +17,20 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import ChunkSettings, Passage, chunk_document, merge_duplicates
-from qa.corpus import Document, decode_article, parse_document, sha256_bytes, table_row_text
-from qa.errors import CorpusFileError, IndexUnavailable
+from qa.chunking import (
+    ChunkSettings,
+    Passage,
+    chunk_document,
+    lexical_text,
+    merge_duplicates,
+    sentence_texts,
+)
+from qa.corpus import Document, FileReport, read_corpus
+from qa.errors import IndexUnavailable
 from qa.index import builds
 from qa.index.lexical import LexicalIndex
 from qa.index.store import VectorStore
 from qa.model import Embedder
-from qa.text import continues_previous
-
-MAX_FILE_BYTES = 2_000_000
-
-
-@dataclass
-class FileReport:
-    """What happened to one corpus file."""
-
-    name: str
-    status: str  # indexed | skipped | failed
-    reason: str = ""
-    passages: int = 0
-    tokens: int = 0
-    embedded: int = 0
-    seconds: float = 0.0
 
 
 @dataclass
@@ -64,58 +55,6 @@ Progress = Callable[[str, int, int], None]
 
 def _noop(stage: str, done: int, total: int) -> None:
     pass
-
-
-def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
-    """Parse every corpus file; unusable ones are reported as skipped or failed, not raised."""
-    if not seeds_dir.is_dir():
-        raise IndexUnavailable(f"the corpus folder {seeds_dir} does not exist")
-    root = seeds_dir.resolve()
-    docs: list[Document] = []
-    reports: list[FileReport] = []
-    for path in sorted(seeds_dir.iterdir()):
-        if path.name.startswith(".") or path.is_dir():
-            continue
-        t0 = time.perf_counter()
-        report = FileReport(path.name, "skipped")
-        reports.append(report)
-        if path.suffix.lower() != ".txt":
-            report.reason = "not a .txt file"
-            continue
-        try:
-            target = path.resolve(strict=True)
-        except (OSError, RuntimeError):
-            report.reason = "broken or looping symlink"
-            continue
-        if path.is_symlink() and root not in target.parents:
-            report.reason = "symlink pointing outside the corpus folder"
-            continue
-        if not target.is_file():  # a FIFO or a device would block the read forever
-            report.reason = "not a regular file"
-            continue
-        try:
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                report.reason = f"too large ({size / 1e6:.1f} MB > {MAX_FILE_BYTES / 1e6:.0f} MB)"
-                continue
-            data = path.read_bytes()
-            doc = parse_document(path.stem, decode_article(data), sha256_bytes(data), str(path))
-        except CorpusFileError as exc:
-            report.reason = str(exc)
-            continue
-        except OSError as exc:
-            report.status, report.reason = "failed", f"cannot read: {exc.strerror}"
-            continue
-        except Exception as exc:
-            report.status, report.reason = "failed", f"cannot parse: {exc}"
-            continue
-        if not any(b.kind != "heading" for b in doc.blocks):
-            report.reason = "no text besides headings"
-            continue
-        report.status = "indexed"
-        report.seconds = time.perf_counter() - t0
-        docs.append(doc)
-    return docs, reports
 
 
 def corpus_hash(docs: list[Document]) -> str:
@@ -149,31 +88,6 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
 
 def _key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\x00{text}".encode()).hexdigest()
-
-
-def _sentence_texts(doc_by_id: dict[str, Document], passages: list[Passage]) -> list[str]:
-    """What each sentence's vector is made from: its text, a table row spelled out with its
-    header ("Country: Poland; Contribution: Refugee Support") so the row keeps its meaning."""
-    rows = {
-        (d.id, b.start): b for d in doc_by_id.values() for b in d.blocks if b.kind == "table_row"
-    }
-    out = []
-    for p in passages:
-        raw = doc_by_id[p.doc_id].raw
-        prev = ""
-        for a, b in p.sentences:
-            row = rows.get((p.doc_id, a))
-            text = table_row_text(row, raw[a:b]) if row is not None else raw[a:b]
-            # "His approach is firm": a sentence that opens with a pronoun is embedded with the
-            # one before it, so it still knows who "his" is.
-            out.append(f"{prev} {text}" if prev and continues_previous(text) else text)
-            prev = text
-    return out
-
-
-def lexical_text(p: Passage, doc: Document) -> str:
-    """What BM25 indexes: the search text plus the byline, so "the Vance article" matches."""
-    return f"{p.search_text}\nBy {doc.byline}" if doc.byline else p.search_text
 
 
 def build_index(
@@ -213,7 +127,9 @@ def build_index(
         files.root.mkdir(parents=True)
 
         # Embed what the serving build does not already have.
-        texts = [p.search_text for p in passages] + _sentence_texts(doc_by_id, passages)
+        texts = [p.search_text for p in passages] + [
+            t for p in passages for t in sentence_texts(doc_by_id[p.doc_id], p)
+        ]
         keys = [_key(embedder.name, t) for t in texts]
         known = _previous_vectors(index_dir, embedder.name)
         todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
@@ -249,7 +165,7 @@ def build_index(
         with open(files.passages, "w", encoding="utf-8") as f:
             for p in passages:
                 f.write(json.dumps(builds.passage_to_json(p), ensure_ascii=False) + "\n")
-        builds.write_json(files.documents, [_document_json(d) for d in docs])
+        builds.write_json(files.documents, [builds.document_to_json(d) for d in docs])
         progress("writing", 1, 3)
         LexicalIndex.build([lexical_text(p, doc_by_id[p.doc_id]) for p in passages]).save(
             files.bm25
@@ -306,17 +222,3 @@ def _drop_old_collections(index_dir: Path, url: str, keep: set[str]) -> None:
     for d in root.iterdir() if root.is_dir() else []:
         if d.name not in keep:
             VectorStore.drop(None, d.name, url)
-
-
-def _document_json(d: Document) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "path": d.path,
-        "sha256": d.sha256,
-        "title": d.display_title,
-        "byline": d.byline,
-        "text": d.raw,
-        "sections": [{"heading": s.heading, "start": s.start, "end": s.end} for s in d.sections],
-        # Table rows with their header cells, so an answer can spell a row out.
-        "table_rows": [[b.start, b.end, list(b.header)] for b in d.blocks if b.kind == "table_row"],
-    }

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from qa.chunking import Location, Passage
+from qa.corpus import Block, Document, Section
 from qa.errors import IndexUnavailable
 
 MANIFEST = "manifest.json"
@@ -168,6 +169,42 @@ def passage_from_json(d: dict[str, Any]) -> Passage:
         context=d.get("context", ""),
         also_at=tuple(Location(**loc) for loc in d.get("also_at", [])),
     )
+
+
+def document_to_json(d: Document) -> dict[str, Any]:
+    """A parsed document as a JSON-able dict: its text and every block, so a build serves the
+    same typed Document the parser made, without parsing again."""
+    return {
+        "id": d.id,
+        "path": d.path,
+        "sha256": d.sha256,
+        "title": d.title,
+        "byline": d.byline,
+        "text": d.raw,
+        "blocks": [[b.kind, b.start, b.end, b.section, list(b.header)] for b in d.blocks],
+        "sections": [[s.heading, s.start, s.end] for s in d.sections],
+    }
+
+
+def document_from_json(d: dict[str, Any]) -> Document:
+    """Inverse of `document_to_json`; ValueError for a document an older version wrote."""
+    if "blocks" not in d:
+        raise ValueError(f"document {d.get('id')!r} was written by an older version of qa")
+    return Document(
+        id=d["id"],
+        path=d["path"],
+        raw=d["text"],
+        sha256=d["sha256"],
+        title=d["title"],
+        byline=d["byline"],
+        blocks=tuple(Block(k, int(a), int(e), s, tuple(h)) for k, a, e, s, h in d["blocks"]),
+        sections=tuple(Section(h, int(a), int(e)) for h, a, e in d["sections"]),
+    )
+
+
+def read_documents(files: BuildFiles) -> list[Document]:
+    """The documents of a build, in corpus order."""
+    return [document_from_json(d) for d in json.loads(files.documents.read_text("utf-8"))]
 
 
 @dataclass(frozen=True)

@@ -7,27 +7,26 @@ status, never an HTML page; every response carries the security headers.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import threading
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
 
 from flask import Flask, Response, jsonify, request, send_from_directory
-from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
 from qa.ask.service import QAService
-from qa.corpus import FAQ_QUESTION, parse_document
-from qa.errors import FeedbackUnavailable, IndexUnavailable, QuestionError
-from qa.feedback import Feedback, FeedbackStore
+from qa.errors import (
+    FeedbackError,
+    FeedbackUnavailable,
+    IndexUnavailable,
+    QuestionError,
+    UnknownDocument,
+)
+from qa.feedback import FeedbackStore, judgement
 from qa.settings import Settings
-from qa.text import fold
 from qa.web import schema
 from qa.web.ratelimit import RateLimiter
+from qa.web.requests import ApiError, read_json
 
 # The page ships inside the package (web/ in the source tree, see pyproject.toml).
 PAGE_DIR = Path(str(resources.files("qa.web.page")))
@@ -40,28 +39,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-_QUESTION_PREFIX = re.compile(r"(?:Question|Q)\s*[:.]\s*", re.IGNORECASE)
-_SURROGATE = re.compile("[\ud800-\udfff]")
 log = logging.getLogger(__name__)
-
-
-class ApiError(Exception):
-    """An error response: status, a machine-readable code and a message saying what to fix."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-
-
-@dataclass
-class _Examples:
-    """Example questions, cached per build (the build's documents never change)."""
-
-    by_build: dict[str, list[str]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> Response:
@@ -91,7 +69,6 @@ def create_app(
     svc = service or QAService(settings)
     store = feedback or FeedbackStore(settings.feedback_db)
     limiter = RateLimiter(settings.rate_limit)
-    examples = _Examples()
     openapi = schema.openapi_document(settings.top_k)
     app.extensions["qa"] = {"service": svc, "feedback": store, "limiter": limiter}
 
@@ -148,7 +125,7 @@ def create_app(
 
     @app.post("/api/ask")
     def ask() -> Response:
-        body = _read_json(schema.ask_validator)
+        body = read_json(schema.ask_validator)
         try:
             answer = svc.ask(body["question"], body.get("top_k"))
         except QuestionError as exc:
@@ -160,7 +137,7 @@ def create_app(
         doc = svc.document(doc_id)
         if doc is None:
             raise ApiError(404, "unknown_document", f"no document {doc_id!r} in the index")
-        return jsonify(doc)
+        return jsonify(schema.document_object(doc))
 
     @app.get("/api/health")
     def health() -> Response | tuple[Response, int]:
@@ -173,42 +150,25 @@ def create_app(
 
     @app.get("/api/examples")
     def example_questions() -> Response:
-        idx = svc.index()
-        with examples.lock:
-            cached = examples.by_build.get(idx.build_id)
-        if cached is None:
-            cached = faq_questions(idx.documents.values())
-            with examples.lock:
-                examples.by_build = {idx.build_id: cached}
-        return jsonify({"questions": cached})
+        return jsonify({"questions": svc.examples(schema.MAX_EXAMPLES)})
 
     @app.post("/api/feedback")
     def record_feedback() -> tuple[Response, int]:
-        body = _read_json(schema.feedback_validator)
-        idx = svc.index()
-        doc = idx.documents.get(body["doc_id"])
-        if doc is None:
-            raise ApiError(404, "unknown_document", f"no document {body['doc_id']!r} in the index")
-        start, end, text = body["start"], body["end"], doc["text"]
-        if not start < end <= len(text):
-            raise ApiError(
-                422,
-                "invalid_request",
-                f"start and end must satisfy 0 <= start < end <= {len(text)} "
-                f"(the document's length); got start={start}, end={end}",
+        body = read_json(schema.feedback_validator)
+        try:
+            record = judgement(
+                svc.index(),
+                body["question"],
+                body["doc_id"],
+                body["start"],
+                body["end"],
+                body["helpful"],
             )
-        store.add(
-            Feedback(
-                question=body["question"],
-                doc_id=body["doc_id"],
-                start=start,
-                end=end,
-                helpful=body["helpful"],
-                build=idx.build_id,
-                doc_sha256=doc["sha256"],
-                passage=text[start:end],
-            )
-        )
+        except UnknownDocument as exc:
+            raise ApiError(404, "unknown_document", str(exc)) from None
+        except FeedbackError as exc:
+            raise ApiError(422, "invalid_request", str(exc)) from None
+        store.add(record)
         return jsonify({"status": "stored"}), 201
 
     @app.get("/api/openapi.json")
@@ -239,102 +199,3 @@ def _http_error_text(status: int, exc: HTTPException) -> tuple[str, str]:
         )
     name = (exc.name or "error").lower().replace(" ", "_").replace("-", "_")
     return name, exc.description or name
-
-
-def _reject_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _read_json(validator: Draft202012Validator) -> dict[str, Any]:
-    """The request body as a JSON object that passes `validator`, or an ApiError."""
-    if (request.content_length or 0) > schema.MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body is larger than {schema.MAX_BODY_BYTES} bytes")
-    if request.mimetype != "application/json":
-        got = request.mimetype or "no Content-Type"
-        raise ApiError(
-            415,
-            "unsupported_media_type",
-            f"send the body as JSON with Content-Type: application/json (got {got})",
-        )
-    data = _read_body()
-    try:
-        body = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
-    except UnicodeDecodeError:
-        raise ApiError(400, "bad_json", "the body is not UTF-8 text") from None
-    except RecursionError:
-        raise ApiError(400, "bad_json", "the JSON is nested too deeply") from None
-    except ValueError as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
-    errors = sorted(validator.iter_errors(body), key=_error_rank)
-    if errors:
-        raise ApiError(422, "invalid_request", _describe(errors[0], validator.schema))
-    for name, value in body.items():
-        if isinstance(value, str) and _SURROGATE.search(value):
-            raise ApiError(422, "invalid_request", f"{name} contains an unpaired surrogate")
-        if isinstance(value, float):  # 5.0 is an integer to JSON Schema; Python wants 5
-            body[name] = int(value)
-    return body
-
-
-def _read_body() -> bytes:
-    """The raw body, refusing more than MAX_BODY_BYTES even when no Content-Length was sent."""
-    # Werkzeug caps the stream at MAX_CONTENT_LENGTH (one byte more than allowed) by ending it
-    # silently: reading one byte past the limit is what tells a too-large body apart.
-    data = request.stream.read(schema.MAX_BODY_BYTES + 1)
-    if len(data) > schema.MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body is larger than {schema.MAX_BODY_BYTES} bytes")
-    return data
-
-
-def _error_rank(err: Any) -> tuple[int, str]:
-    # Report a wrong body first, then missing or unknown fields, then a field's value.
-    order = {"type": 0, "required": 1, "additionalProperties": 2}
-    return (order.get(err.validator, 3) if not err.path else 3, "/".join(map(str, err.path)))
-
-
-def _describe(err: Any, root: dict[str, Any]) -> str:
-    """A jsonschema error as a sentence that says what to fix."""
-    props = root["properties"]
-    fields = ", ".join(props)
-    if not err.path:
-        if err.validator == "type":
-            return f"the body must be a JSON object with the fields {fields}"
-        if err.validator == "required":
-            missing = [f for f in root["required"] if f not in err.instance]
-            return f"missing field {missing[0]!r}; required: {', '.join(root['required'])}"
-        if err.validator == "additionalProperties":
-            extra = sorted(set(err.instance) - set(props))
-            return f"unknown field {extra[0]!r}; allowed fields: {fields}"
-        return err.message
-    name = str(err.path[0])
-    rule = props.get(name, {}).get("description", "valid")
-    value = err.instance
-    if err.validator == "maxLength" and isinstance(value, str):
-        got = f"got {len(value)} characters"
-    elif isinstance(value, str) and not value.strip():
-        got = "got an empty or blank string"
-    else:
-        got = f"got {json.dumps(value)[:40]}"
-    return f"{name} must be {rule} ({got})"
-
-
-def faq_questions(documents: Any, limit: int = schema.MAX_EXAMPLES) -> list[str]:
-    """Up to `limit` distinct FAQ questions from the documents, taken in turn from each one."""
-    per_doc: list[list[str]] = []
-    for d in sorted(documents, key=lambda d: d["id"]):
-        doc = parse_document(d["id"], d["text"])
-        qs = []
-        for b in doc.blocks:
-            if b.kind == FAQ_QUESTION:
-                q = " ".join(_QUESTION_PREFIX.sub("", doc.text(b), count=1).split())
-                if q:
-                    qs.append(q)
-        per_doc.append(qs)
-    seen: set[str] = set()
-    out: list[str] = []
-    for i in range(max((len(qs) for qs in per_doc), default=0)):
-        for qs in per_doc:
-            if i < len(qs) and fold(qs[i]) not in seen and len(out) < limit:
-                seen.add(fold(qs[i]))
-                out.append(qs[i])
-    return out

@@ -1,0 +1,103 @@
+"""Reading a request: a JSON body within the size limit, parsed strictly, checked against its
+schema, with every failure turned into an ApiError whose message says what to fix."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NoReturn
+
+from flask import request
+from jsonschema import Draft202012Validator
+
+from qa.web import schema
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class ApiError(Exception):
+    """An error response: status, a machine-readable code and a message saying what to fix."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def read_json(validator: Draft202012Validator) -> dict[str, Any]:
+    """The request body as a JSON object that passes `validator`, or an ApiError."""
+    if (request.content_length or 0) > schema.MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the body is larger than {schema.MAX_BODY_BYTES} bytes")
+    if request.mimetype != "application/json":
+        got = request.mimetype or "no Content-Type"
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"send the body as JSON with Content-Type: application/json (got {got})",
+        )
+    data = _read_body()
+    try:
+        body = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ApiError(400, "bad_json", "the body is not UTF-8 text") from None
+    except RecursionError:
+        raise ApiError(400, "bad_json", "the JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    errors = sorted(validator.iter_errors(body), key=_error_rank)
+    if errors:
+        raise ApiError(422, "invalid_request", _describe(errors[0], validator.schema))
+    for name, value in body.items():
+        if isinstance(value, str) and _SURROGATE.search(value):
+            raise ApiError(422, "invalid_request", f"{name} contains an unpaired surrogate")
+        if isinstance(value, float):  # 5.0 is an integer to JSON Schema; Python wants 5
+            body[name] = int(value)
+    return body
+
+
+def _read_body() -> bytes:
+    """The raw body, refusing more than MAX_BODY_BYTES even when no Content-Length was sent."""
+    # Werkzeug caps the stream at MAX_CONTENT_LENGTH (one byte more than allowed) by ending it
+    # silently: reading one byte past the limit is what tells a too-large body apart.
+    data = request.stream.read(schema.MAX_BODY_BYTES + 1)
+    if len(data) > schema.MAX_BODY_BYTES:
+        raise ApiError(413, "too_large", f"the body is larger than {schema.MAX_BODY_BYTES} bytes")
+    return data
+
+
+def _error_rank(err: Any) -> tuple[int, str]:
+    # Report a wrong body first, then missing or unknown fields, then a field's value.
+    order = {"type": 0, "required": 1, "additionalProperties": 2}
+    return (order.get(err.validator, 3) if not err.path else 3, "/".join(map(str, err.path)))
+
+
+def _describe(err: Any, root: dict[str, Any]) -> str:
+    """A jsonschema error as a sentence that says what to fix."""
+    props = root["properties"]
+    fields = ", ".join(props)
+    if not err.path:
+        if err.validator == "type":
+            return f"the body must be a JSON object with the fields {fields}"
+        if err.validator == "required":
+            missing = [f for f in root["required"] if f not in err.instance]
+            return f"missing field {missing[0]!r}; required: {', '.join(root['required'])}"
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(props))
+            return f"unknown field {extra[0]!r}; allowed fields: {fields}"
+        return err.message
+    name = str(err.path[0])
+    rule = props.get(name, {}).get("description", "valid")
+    value = err.instance
+    if err.validator == "maxLength" and isinstance(value, str):
+        got = f"got {len(value)} characters"
+    elif isinstance(value, str) and not value.strip():
+        got = "got an empty or blank string"
+    else:
+        got = f"got {json.dumps(value)[:40]}"
+    return f"{name} must be {rule} ({got})"
