@@ -8,7 +8,8 @@ the whole `qa eval` and compares with tests/questions/baseline.json. After an in
 from __future__ import annotations
 
 from qa.ask.service import QAService
-from qa.eval.evaluate import GATED, TOLERANCE, evaluate, read_accepted, regressions
+from qa.eval.evaluate import evaluate
+from qa.eval.gate import GATED, TOLERANCE, read_accepted, regressions
 from qa.eval.report import failures_section
 from qa.settings import Settings
 

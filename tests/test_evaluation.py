@@ -7,27 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import iter_corpus_files, load_document
+from qa.corpus import read_corpus
 from qa.errors import QuestionSetError
-from qa.eval import evaluate as ev
-from qa.eval.evaluate import (
-    Cited,
+from qa.eval.gate import regressions
+from qa.eval.judging import Cited, Judged, Outcome, judge, token_f1
+from qa.eval.metrics import (
+    METRICS,
     Evaluation,
-    EvidenceFinder,
-    Outcome,
-    Question,
     calibrate_threshold,
     compute_metrics,
     diagnose,
-    fold_with_offsets,
-    judge,
-    load_question_sets,
     ndcg,
     no_answer_scores,
-    regressions,
-    token_f1,
+    percentile,
 )
 from qa.eval.pipelines import OVERLAP_CHARS, WINDOW_CHARS, windows
+from qa.eval.questions import (
+    QUESTION_SCHEMA,
+    EvidenceFinder,
+    Question,
+    corpus_texts,
+    fold_with_offsets,
+    load_question_sets,
+)
 from qa.eval.report import markdown, write_reports
 from qa.text import fold
 from tests.paths import ROOT as PROJECT_ROOT
@@ -66,9 +68,9 @@ def test_fold_with_offsets_matches_fold_and_maps_back() -> None:
 
 
 def test_fold_with_offsets_agrees_with_fold_on_the_corpus() -> None:
-    for path in iter_corpus_files(PROJECT_ROOT / "seeds"):
-        raw = load_document(path).raw
-        assert fold_with_offsets(raw)[0] == fold(raw), path.name
+    docs, _ = read_corpus(PROJECT_ROOT / "seeds")
+    for doc in docs:
+        assert fold_with_offsets(doc.raw)[0] == fold(doc.raw), doc.id
 
 
 def test_occurrences_are_raw_offsets_even_across_folded_space_and_quotes() -> None:
@@ -146,7 +148,7 @@ def test_no_answer_zero_denominators() -> None:
     assert no_answer_scores([(True, True), (False, True), (True, False)]) == (0.5, 0.5)
 
 
-def _judged_set() -> list[ev.Judged]:
+def _judged_set() -> list[Judged]:
     good = cite("war", WAR_SENTENCE)
     other = cite("talks", "Rubio met Lavrov in Malaysia.")
     return [
@@ -160,7 +162,7 @@ def _judged_set() -> list[ev.Judged]:
 
 def test_compute_metrics_on_hand_made_answers() -> None:
     m = compute_metrics(_judged_set())
-    assert list(m) == list(ev.METRICS)
+    assert list(m) == list(METRICS)
     assert m["hit@1"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["hit@3"] == m["hit@5"] == pytest.approx(2 / 3, abs=1e-4)
     assert m["mrr"] == pytest.approx((1 + 0.5 + 0) / 3, abs=1e-4)
@@ -172,6 +174,12 @@ def test_compute_metrics_on_hand_made_answers() -> None:
     assert m["answer_f1"] == pytest.approx(1 / 3, abs=1e-4)
     assert m["p50_ms"] == 30.0
     assert m["p95_ms"] == pytest.approx(48.0)
+
+
+def test_percentile_interpolates_linearly_and_is_zero_for_no_values() -> None:
+    assert percentile([40.0, 10.0, 30.0, 20.0, 50.0], 95) == pytest.approx(48.0)
+    assert percentile([10.0, 20.0], 50) == 15.0
+    assert percentile([], 95) == 0.0
 
 
 def test_metrics_of_a_set_without_answerable_questions_are_null() -> None:
@@ -221,7 +229,7 @@ def test_report_json_markdown_and_png(tmp_path: Path) -> None:
     e = Evaluation(["s"], js, top_k=5, min_score=0.5, baseline=js[:3])
     e.calibration = calibrate_threshold(js)
     d = e.to_dict()
-    assert set(d["metrics"]) == set(ev.METRICS) == set(d["sets"]["s"])
+    assert set(d["metrics"]) == set(METRICS) == set(d["sets"]["s"])
     assert set(d["baseline"]) == {"metrics", "sets"}
     assert set(d["questions"][0]) == {
         "id",
@@ -284,7 +292,7 @@ def _problems(tmp_path: Path, lines: list[str]) -> list[str]:
 
 def test_a_valid_file_loads() -> None:
     path = PROJECT_ROOT / "tests" / "questions" / "handwritten.jsonl"
-    docs = {p.stem: load_document(p).raw for p in iter_corpus_files(PROJECT_ROOT / "seeds")}
+    docs = corpus_texts(PROJECT_ROOT / "seeds")
     (s,) = load_question_sets([path], docs)
     assert s.name == "handwritten" and len(s.questions) == 94
 
@@ -347,6 +355,6 @@ def test_empty_and_missing_files_are_refused(tmp_path: Path) -> None:
 
 
 def test_question_length_limit_is_the_services() -> None:
-    from qa.ask.service import MAX_QUESTION_CHARS
+    from qa.ask.query import MAX_QUESTION_CHARS
 
-    assert ev.MAX_QUESTION_CHARS == MAX_QUESTION_CHARS
+    assert QUESTION_SCHEMA["properties"]["question"]["maxLength"] == MAX_QUESTION_CHARS

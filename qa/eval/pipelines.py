@@ -1,22 +1,89 @@
-"""The tutorial pipeline `qa eval --baseline` measures us against: fixed windows, dense only.
+"""What the evaluation runs questions through: the real service, and the tutorial baseline.
 
-What a typical retrieval-augmented-generation tutorial does: cut each document's raw text into
+`ServicePipeline` is the system under test: `QAService.ask`, the very call the API and the CLI
+make, seen as an `Outcome`. `TutorialPipeline` is what `qa eval --baseline` measures us against,
+what a typical retrieval-augmented-generation tutorial does: cut each document's raw text into
 1,000-character windows overlapping by 200, embed them with the same model, rank by cosine, and
 always answer with the top window (no answerability decision, the whole window highlighted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 
-from qa.eval.evaluate import Cited, Outcome
+from qa.ask.service import QAService
+from qa.chunking import Location
+from qa.eval.judging import Cited, Outcome
 from qa.model import Embedder
 from qa.text import Span
 
 WINDOW_CHARS = 1000
 OVERLAP_CHARS = 200
+
+
+class Pipeline(Protocol):
+    """Something that answers questions: the real service, or the tutorial baseline."""
+
+    name: str
+
+    def units(self) -> Sequence[tuple[str, ...]]:
+        """The texts of every retrievable unit (a unit's merged duplicates in one tuple)."""
+        ...
+
+    def ask(self, question: str, top_k: int) -> Outcome:
+        """Answer one question with up to `top_k` citations."""
+        ...
+
+
+# --- the system under test ------------------------------------------------------------------
+
+
+def source_text(service: QAService, doc_id: str, start: int, end: int) -> str:
+    """The raw text at [start, end) of a document of the serving build."""
+    # The one place that knows how the loaded build holds a document's text.
+    return service.index().documents[doc_id].raw[start:end]
+
+
+class ServicePipeline:
+    """The real thing: `QAService.ask`, the very call the API and the CLI make."""
+
+    name = "system"
+
+    def __init__(self, service: QAService) -> None:
+        self.service = service
+
+    def units(self) -> list[tuple[str, ...]]:
+        """Every passage of the serving build, with the text of its merged duplicates."""
+        return [self._with_duplicates(p.text, p.also_at) for p in self.service.index().passages]
+
+    def _with_duplicates(self, text: str, also_at: Sequence[Location]) -> tuple[str, ...]:
+        # A merged duplicate counts as the same unit, so the judge must see its text too.
+        return (
+            text,
+            *(source_text(self.service, loc.doc_id, loc.start, loc.end) for loc in also_at),
+        )
+
+    def ask(self, question: str, top_k: int) -> Outcome:
+        """One `QAService.ask`, seen as an Outcome."""
+        answer = self.service.ask(question, top_k)
+        cited = tuple(
+            Cited(
+                doc_id=c.doc_id,
+                section=c.section,
+                start=c.start,
+                end=c.end,
+                texts=self._with_duplicates(c.text, c.also_at),
+                highlight=tuple(c.highlights[0]) if c.highlights else None,
+            )
+            for c in answer.citations
+        )
+        return Outcome(answer.answerable, answer.answer, cited, answer.support)
+
+
+# --- the tutorial baseline ------------------------------------------------------------------
 
 
 def windows(raw: str, size: int = WINDOW_CHARS, overlap: int = OVERLAP_CHARS) -> list[Span]:
@@ -55,6 +122,7 @@ class TutorialPipeline:
         """The top windows; the first one is the answer."""
         qvec = self.embedder.encode([question])[0]
         sims = self.vectors @ qvec
+        # Stable, so equal scores keep corpus order and reruns cite the same windows.
         order = np.argsort(-sims, kind="stable")[:top_k]
         cited = tuple(
             Cited(doc_id, f"window {a}-{b}", a, b, (text,), (a, b))

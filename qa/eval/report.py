@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qa.eval.evaluate import METRICS, Evaluation, Judged
+from qa.eval.judging import Judged
+from qa.eval.metrics import METRICS, Evaluation
 
 RATE_METRICS = tuple(m for m in METRICS if not m.endswith("_ms"))
 SNIPPET_CHARS = 80
