@@ -1,7 +1,9 @@
 """The chat page in a real browser: Chromium (headless, via Playwright) against `qa serve`.
 
 Ask, see a cited answer, open the citation's source with its highlight, survive a reload, see an
-API failure explained, and render an article made of markup as inert text.
+API failure explained, and render an article made of markup as inert text. The source panel shows
+the title, byline and section headings the document API gives, and the page (native ES modules,
+web/static/main.js and its imports) loads and answers without a console error.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -18,7 +21,7 @@ from qa.index.build import build_index
 from qa.model import Embedder
 from qa.settings import Settings
 from tests.hostile import HOSTILE_ID, IMG, QUESTION, SCRIPT, hostile_corpus
-from tests.live import QAServe
+from tests.live import QAServe, http
 from tests.paths import ROOT as PROJECT_ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -160,6 +163,115 @@ def test_chat_page_end_to_end(server: QAServe, browser, tmp_path: Path) -> None:
     finally:
         context.close()
     assert dialogs == [], f"a dialog fired: {dialogs}"
+    assert problems == [], problems
+
+
+def _watch(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every page error and console error `page` logs, as they happen."""
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on(
+        "console",
+        lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None,
+    )
+    return problems
+
+
+def _headed(doc: dict) -> list[str]:
+    return [s["heading"] for s in doc["sections"] if s["heading"]]
+
+
+def test_page_loads_and_answers_without_console_errors(server: QAServe, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    problems = _watch(page)
+    try:
+        page.goto(server.url + "/")
+        expect(page.locator("#examples li").first).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        assert page.evaluate("typeof window.NewsQA.cpToUtf16") == "function"
+        assert problems == [], f"on load: {problems}"
+
+        page.locator("#examples .example").first.click()
+        answer = page.locator(".msg-answer").last
+        expect(answer.locator(".citation").first).to_be_visible()
+        answer.locator(".citation").first.locator(".cite-passage").click()
+        expect(page.locator("#source-panel .passage-mark")).to_be_visible()
+        page.wait_for_load_state("networkidle")
+        assert problems == [], f"after an answer: {problems}"
+    finally:
+        context.close()
+
+
+def test_source_panel_shows_what_the_document_api_gives(server: QAServe, browser) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    problems = _watch(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.goto(server.url + "/")
+        page.fill("#question", "Where did Rubio and Lavrov meet?")
+        page.keyboard.press("Enter")
+        cards = page.locator(".msg-answer").last.locator(".citation")
+        expect(cards.first).to_be_visible()
+        # A cited article with a byline and headings, as the API serves it.
+        for card in cards.all():
+            doc_id = card.get_attribute("data-doc-id") or ""
+            status, _, doc = http("GET", f"{server.url}/api/documents/{quote(doc_id, safe='')}")
+            assert status == 200, doc
+            if doc["byline"] and len(_headed(doc)) >= 3:
+                break
+        else:
+            pytest.fail("no cited article has a byline and three headings")
+        start = int(card.get_attribute("data-start") or "")
+        end = int(card.get_attribute("data-end") or "")
+        cited = [s for s in doc["sections"] if s["start"] <= start < s["end"]][-1]["heading"]
+
+        card.locator(".cite-passage").click()
+        panel = page.locator("#source-panel")
+        expect(panel.locator(".passage-mark mark.hl").first).to_be_visible()
+        expect(panel.locator("#panel-title")).to_have_text(doc["title"])
+        expect(panel.locator("#panel-byline")).to_have_text("By " + doc["byline"])
+        expect(panel.locator(".doc-text [role=heading]")).to_have_text(_headed(doc))
+        expect(panel.locator(".passage-note")).to_contain_text(f"in “{cited}”")
+        # The article's own title and byline lines are the header, not repeated in the body.
+        body = panel.locator(".doc-text").inner_text()
+        assert doc["title"] not in body and f"By {doc['byline']}" not in body
+        page.screenshot(path=str(ARTIFACTS / "browser-source-panel.png"))
+
+        # Whatever the API says is what the panel shows: a title and byline the text does not
+        # hold, and one heading fewer (its line then reads as plain text).
+        dropped = next(h for h in _headed(doc)[1:] if h != cited)
+        told = {
+            **doc,
+            "title": "A Title Only The API Knows",
+            "byline": "Somebody Else",
+            "sections": [s for s in doc["sections"] if s["heading"] != dropped],
+        }
+        other = context.new_page()
+        other_problems = _watch(other)
+        other.route("**/api/documents/*", lambda route: route.fulfill(json=told))
+        other.goto(f"{server.url}/doc/{quote(doc_id, safe='')}#chars={start}-{end}")
+        other_panel = other.locator("#source-panel")
+        expect(other_panel.locator(".passage-mark")).to_be_visible()
+        expect(other_panel.locator("#panel-title")).to_have_text(told["title"])
+        expect(other_panel.locator("#panel-byline")).to_have_text("By Somebody Else")
+        expect(other_panel.locator(".doc-text [role=heading]")).to_have_text(_headed(told))
+        expect(other_panel.locator(".doc-text")).to_contain_text(dropped)
+        assert other_problems == [], other_problems
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "browser-source-failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()
     assert problems == [], problems
 
 

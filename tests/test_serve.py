@@ -195,7 +195,7 @@ def test_qa_serve_answers_over_http(qa_serve: QAServe) -> None:
     status, _, answer = http("POST", qa_serve.url + "/api/ask", {"question": QUESTIONS[1]})
     assert status == 200 and answer["answerable"] and answer["build"] == health["build"]
     status, headers, page = http("GET", qa_serve.url + "/")
-    assert status == 200 and "app.js" in page
+    assert status == 200 and "/static/main.js" in page
     log = qa_serve.log.read_text()
     assert "Loading the model and the index" in log and "5 documents" in log
 
