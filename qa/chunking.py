@@ -106,12 +106,6 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
     return passages
 
 
-def chunk_corpus(docs: list[Document], settings: ChunkSettings | None = None) -> list[Passage]:
-    """Chunk every document, then merge near-duplicate passages across the corpus."""
-    settings = settings or ChunkSettings()
-    return merge_duplicates([p for d in docs for p in chunk_document(d, settings)])
-
-
 META_SECTION = "About this article"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.corpus import FAQ_ANSWER, FAQ_QUESTION, Document, read_corpus
-from qa.text import fold, sentence_spans
+from qa.text import fold, one_line, sentence_spans
 
 
 def faq_questions(documents: Iterable[Document]) -> list[dict[str, Any]]:
@@ -29,10 +29,10 @@ def faq_questions(documents: Iterable[Document]) -> list[dict[str, Any]]:
             if block.kind != FAQ_QUESTION or nxt.kind != FAQ_ANSWER:
                 continue
             # The block's section is the question without a "Question:" prefix.
-            question = " ".join(block.section.split())
-            answer = " ".join(doc.text(nxt).split())
+            question = one_line(block.section)
+            answer = one_line(doc.text(nxt))
             sentences = sentence_spans(doc.raw, nxt.start, nxt.end)
-            evidence = " ".join(doc.text(sentences[0]).split()) if sentences else answer
+            evidence = one_line(doc.text(sentences[0])) if sentences else answer
             seen = by_question.get(fold(question))
             if seen is not None:
                 # The same question again (an article repeating its FAQ): keep the first, but
@@ -65,7 +65,7 @@ def example_questions(documents: Iterable[Document], limit: int) -> list[str]:
     """Up to `limit` distinct FAQ questions, taken in turn from each document (in id order), so
     the welcome screen shows questions the corpus answers, from more than one article."""
     per_doc = [
-        [q for b in doc.blocks if b.kind == FAQ_QUESTION and (q := " ".join(b.section.split()))]
+        [q for b in doc.blocks if b.kind == FAQ_QUESTION and (q := one_line(b.section))]
         for doc in sorted(documents, key=lambda d: d.id)
     ]
     seen: set[str] = set()

@@ -24,7 +24,7 @@ from qa.errors import FeedbackError, FeedbackUnavailable, IndexUnavailable, Unkn
 from qa.index import builds
 from qa.index.loaded import LoadedBuild
 from qa.settings import Settings
-from qa.text import fold, sentence_spans
+from qa.text import fold, one_line, sentence_spans
 
 MAX_EVIDENCE_CHARS = 200
 _SCHEMA = """
@@ -187,7 +187,7 @@ def export_questions(
     for fb in judgements:
         summary.judgements += 1
         key = fold(fb.question)
-        _, spans = by_question.setdefault(key, (" ".join(fb.question.split()), {}))
+        _, spans = by_question.setdefault(key, (one_line(fb.question), {}))
         span = spans.setdefault(
             (fb.doc_id, fb.start, fb.end), _Span(fb.doc_id, fb.start, fb.end, fb.passage)
         )

@@ -33,8 +33,6 @@ class Settings:
         Path("index") / "feedback.sqlite3", "SQLite file that stores user feedback"
     )
     chroma_url: str = _setting("", "a Chroma server URL; empty means the embedded store")
-    max_passage_chars: int = _setting(1200, "hard limit on a passage's length in characters")
-    max_passage_tokens: int = _setting(220, "target limit on a passage's length in tokens")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
@@ -63,8 +61,3 @@ def _coerce(name: str, raw: str, kind: type) -> Any:
         return kind(raw)
     except ValueError as exc:
         raise ValueError(f"QA_{name.upper()}={raw!r} is not a valid {kind.__name__}") from exc
-
-
-def describe() -> list[tuple[str, str, str]]:
-    """(env name, default, help) for every setting: the README's configuration table."""
-    return [(f"QA_{f.name.upper()}", str(f.default), f.metadata["help"]) for f in fields(Settings)]

@@ -7,8 +7,10 @@ whitespace) is only ever used to *compare* strings, never to compute an offset.
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 Span = tuple[int, int]
 
@@ -48,6 +50,24 @@ def fold(text: str) -> str:
     """Case-, quote- and whitespace-insensitive form of `text`, for comparisons only."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTE_FOLD).casefold()
     return _WS.sub(" ", text).strip()
+
+
+def one_line(text: str) -> str:
+    """`text` with every run of white space, line breaks included, as one space, trimmed."""
+    return " ".join(text.split())
+
+
+def stemmer() -> Any:
+    """This thread's English Snowball stemmer (a PyStemmer object is not thread-safe)."""
+    found = getattr(_THREAD, "stemmer", None)
+    if found is None:
+        import Stemmer
+
+        found = _THREAD.stemmer = Stemmer.Stemmer("english")
+    return found
+
+
+_THREAD = threading.local()
 
 
 def words(text: str) -> list[str]:

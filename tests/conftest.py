@@ -52,29 +52,10 @@ class FakeEmbedder:
         return out
 
 
-class CountingEmbedder:
-    """Wraps a real embedder and records how many texts it was asked to embed."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.dim = inner.dim
-        self.embedded = 0
-
-    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None):  # type: ignore[no-untyped-def]
-        self.embedded += len(texts)
-        return self.inner.encode(texts, progress)
-
-
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real bundled all-MiniLM-L6-v2."""
     return default_embedder()
-
-
-@pytest.fixture
-def fake_embedder() -> FakeEmbedder:
-    return FakeEmbedder()
 
 
 @pytest.fixture
@@ -112,7 +93,3 @@ def service(built_index: Settings, embedder: Embedder) -> QAService:
     svc = QAService(built_index, embedder)
     svc.ready()
     return svc
-
-
-def make_counting(embedder: Embedder) -> CountingEmbedder:
-    return CountingEmbedder(embedder)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import ChunkSettings, Passage, chunk_corpus, chunk_document
+from qa.chunking import ChunkSettings, Passage, chunk_document, merge_duplicates
 from qa.corpus import HEADING, Document, load_document, parse_document
 from tests.paths import ROOT as PROJECT_ROOT
 
@@ -64,7 +64,7 @@ def test_faq_question_and_answer_form_one_passage(docs: list[Document]) -> None:
 
 
 def test_repeated_faq_is_merged_with_every_location(docs: list[Document]) -> None:
-    passages = chunk_corpus(docs)
+    passages = merge_duplicates([p for d in docs for p in chunk_document(d)])
     why = [p for p in passages if p.text.startswith("Why are US-Russia relations so strained")]
     assert len(why) == 1
     assert len(why[0].also_at) == 1

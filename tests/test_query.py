@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from qa.ask.query import (
+    answer_tokens,
     content_terms,
     corpus_acronyms,
-    has_new_answer,
+    is_new_answer,
     join_initials,
     parse_query,
     question_focus,
@@ -32,7 +33,7 @@ from qa.ask.query import (
 def test_answer_type_needs_new_information(question: str, text: str, expected: bool) -> None:
     q = parse_query(question)
     assert q.wanted is not None
-    assert has_new_answer(q.wanted, text, 0, len(text), q.stems6) is expected
+    assert is_new_answer(answer_tokens(q.wanted, text, 0, len(text)), q.stems6) is expected
 
 
 def test_questions_without_a_typed_form_expect_nothing() -> None:

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.ask.query import Query, content_terms, has_new_answer
+from qa.ask.query import Query, answer_tokens, content_terms, is_new_answer
 from qa.ask.ranking import (
     ANSWER_TYPE_BONUS,
     CANDIDATES,
@@ -128,12 +128,12 @@ def test_question_terms_are_the_passage_tokenizer_s(text: str) -> None:
     # A question must be cut into exactly the terms bm25s.tokenize makes of the passages, or
     # its words would miss their own postings.
     bm25s = pytest.importorskip("bm25s")
-    from qa.index.lexical import LexicalIndex, _stemmer
-    from qa.text import fold
+    from qa.index.lexical import LexicalIndex
+    from qa.text import fold, stemmer
 
     lexical = LexicalIndex(None, 0)
     expected = bm25s.tokenize(
-        [fold(text)], stopwords="en", stemmer=_stemmer(), show_progress=False, return_ids=False
+        [fold(text)], stopwords="en", stemmer=stemmer(), show_progress=False, return_ids=False
     )[0]
     assert lexical.query_terms(text) == [t for t in expected if t]
 
@@ -141,8 +141,8 @@ def test_question_terms_are_the_passage_tokenizer_s(text: str) -> None:
 def test_question_terms_of_corpus_sentences() -> None:
     import bm25s
 
-    from qa.index.lexical import LexicalIndex, _stemmer
-    from qa.text import fold
+    from qa.index.lexical import LexicalIndex
+    from qa.text import fold, stemmer
 
     lexical = LexicalIndex(None, 0)
     for path in sorted((PROJECT_ROOT / "seeds").glob("*.txt")):
@@ -150,7 +150,7 @@ def test_question_terms_of_corpus_sentences() -> None:
             expected = bm25s.tokenize(
                 [fold(line)],
                 stopwords="en",
-                stemmer=_stemmer(),
+                stemmer=stemmer(),
                 show_progress=False,
                 return_ids=False,
             )[0]
@@ -178,12 +178,13 @@ def _one_at_a_time(ranker: Ranker, query: Query, qvec: np.ndarray) -> dict[int, 
             sim = float(idx.sentence_vectors[first + i] @ qvec)
             overlap = len(query.terms & content_terms(text)) / len(query.terms)
             score = sim + W_SENTENCE_OVERLAP * overlap
-            if query.wanted is not None and has_new_answer(query.wanted, raw, a, b, query.stems6):
+            wanted = query.wanted
+            if wanted is not None and is_new_answer(answer_tokens(wanted, raw, a, b), query.stems6):
                 score += ANSWER_TYPE_BONUS
             if query.author and p.kind == "meta" and raw.startswith("By ", a):
                 score += META_BONUS
             muted = text.rstrip().endswith(("?", ":")) or (
-                "|" in text and not idx.table_header_at(p.doc_id, a)
+                "|" in text and a not in idx.documents[p.doc_id].row_headers
             )
             sentences.append((i, score, overlap, muted))
         sentences.sort(key=lambda t: (t[3], -t[1]))
@@ -202,7 +203,7 @@ def _one_at_a_time(ranker: Ranker, query: Query, qvec: np.ndarray) -> dict[int, 
         if (
             wanted
             and not focus_missing
-            and has_new_answer(wanted, raw, p.start, p.end, query.stems6)
+            and is_new_answer(answer_tokens(wanted, raw, p.start, p.end), query.stems6)
         ):
             score += W_TYPE
         out[row] = (score, tuple(sentences))

@@ -14,6 +14,7 @@ from qa.ask.ranking import Ranked
 from qa.chunking import Location
 from qa.corpus import Document, table_row_text
 from qa.index.loaded import LoadedBuild
+from qa.text import one_line
 
 NOT_FOUND = "The corpus does not contain an answer to this question."
 
@@ -113,7 +114,7 @@ def answer_text(citations: list[Citation], build: LoadedBuild) -> str:
 
 def _as_read(doc: Document, a: int, b: int) -> str:
     """A sentence as it reads in an answer: one line; a table row spelled out with its header."""
-    s = " ".join(doc.raw[a:b].split())
+    s = one_line(doc.raw[a:b])
     if "|" in s:
         return table_row_text(s, doc.row_headers.get(a, ())) + "."
     return s

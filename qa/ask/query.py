@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qa.errors import QuestionError
-from qa.text import words
+from qa.text import one_line, stemmer, words
 
 # The contract's limits (the API schema and the question-set format read them from here).
 MAX_QUESTION_CHARS = 1000
@@ -28,7 +28,7 @@ def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
         raise QuestionError("question must be a string")
     if any("\ud800" <= ch <= "\udfff" for ch in question):
         raise QuestionError("question contains invalid characters (unpaired UTF-16 surrogates)")
-    q = " ".join(question.split())
+    q = one_line(question)
     if not q:
         raise QuestionError("question must not be empty")
     if len(question) > MAX_QUESTION_CHARS:
@@ -113,14 +113,6 @@ def is_new_answer(matches: tuple[tuple[str, ...], ...], q_words: set[str]) -> bo
     return any(not tokens or any(t not in q_words for t in tokens) for tokens in matches)
 
 
-def has_new_answer(
-    pattern: re.Pattern[str], text: str, start: int, end: int, q_words: set[str]
-) -> bool:
-    """True when `text[start:end]` holds a match of `pattern` that the question does not already
-    say: "in Malaysia" cannot answer "which Malaysian city", it only repeats the question."""
-    return is_new_answer(answer_tokens(pattern, text, start, end), q_words)
-
-
 def question_stems(question: str) -> set[str]:
     """Six-letter prefixes of the question's words, to tell new information from repetition."""
     return {w[:6] for w in words(join_initials(question))}
@@ -158,15 +150,7 @@ def content_terms(text: str) -> set[str]:
 
 
 def _stem(ws: list[str]) -> list[str]:
-    import Stemmer
-
-    global _STEMMER
-    if _STEMMER is None:
-        _STEMMER = Stemmer.Stemmer("english")
-    return _STEMMER.stemWords([w.replace("'s", "").replace("'", "") for w in ws])
-
-
-_STEMMER: Any = None
+    return stemmer().stemWords([w.replace("'s", "").replace("'", "") for w in ws])
 
 
 _PHRASE = re.compile(r"\b[A-Z][a-z]+(?:\s+(?:(?:of|and|for|the)\s+)?[A-Z][a-z]+){1,5}\b")

@@ -16,8 +16,6 @@ sentence_transformers: `qa ask` starts in a fraction of the time.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -26,13 +24,14 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.errors import EncoderUnavailable
+from qa.filelock import locked
 from qa.model import DIM, MODEL_NAME, bundled_model_path
 
 # sentence-transformers' max_seq_length for this model (sentence_bert_config.json).
@@ -120,17 +119,6 @@ def check_export(folder: Path, source: Path, variant: str) -> str | None:
         if _sha256(p) != meta.get("files", {}).get(name):
             return f"{name} does not match its recorded sha256"
     return None
-
-
-@contextlib.contextmanager
-def _export_lock(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".export.lock", "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def export_onnx(source: Path, out: Path) -> None:
@@ -264,7 +252,7 @@ def ensure_exported(variant: str = "onnx-int8", root: Path | None = None) -> Pat
     folder = model_dir(root)
     if check_export(folder, source, variant) is None:
         return folder
-    with _export_lock(folder.parent):
+    with locked(folder.parent / ".export.lock"):
         problem = check_export(folder, source, variant)  # another process may have done it
         if problem is None:
             return folder
@@ -365,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true", help="export again even if the cache is good")
     args = p.parse_args(argv)
     if args.force:
-        with _export_lock(cache_root()):
+        with locked(cache_root() / ".export.lock"):
             export(Path(bundled_model_path()), model_dir())
     for variant in FILES:
         print(f"{variant}: {ensure_exported(variant) / FILES[variant]}")

@@ -98,101 +98,49 @@ def build_index(
     chroma_url: str = "",
     progress: Progress = _noop,
 ) -> BuildReport:
-    """Build a new index of `seeds_dir` and publish it. Holds the index lock throughout."""
+    """Build a new index of `seeds_dir` and publish it. Holds the index lock throughout.
+
+    The steps: read the corpus, cut it into passages, embed what the serving build has not
+    embedded yet, write the build's files and its vector store, then publish it with one
+    atomic switch of CURRENT.
+    """
     chunk_settings = chunk_settings or ChunkSettings()
     t0 = time.perf_counter()
     with builds.build_lock(index_dir):
         previous_id = builds.current_build_id_or_none(index_dir)
-        docs, reports = read_corpus(seeds_dir)
-        if not docs:
-            raise IndexUnavailable(
-                f"no usable article in {seeds_dir}: "
-                + "; ".join(f"{r.name}: {r.reason}" for r in reports)
-                if reports
-                else f"no .txt article in {seeds_dir}"
-            )
-        by_name = {r.name: r for r in reports}
-        doc_by_id = {d.id: d for d in docs}
-        all_passages: list[Passage] = []
-        for d in docs:
-            ps = chunk_document(d, chunk_settings)
-            by_name[Path(d.path).name].passages = len(ps)
-            by_name[Path(d.path).name].tokens = sum(p.tokens for p in ps)
-            all_passages.extend(ps)
-        passages = merge_duplicates(all_passages)
-
+        docs, reports = _usable_corpus(seeds_dir)
+        passages = _passages(docs, reports, chunk_settings)
         build_id = builds.new_build_id()
         report = BuildReport(build_id=build_id, files=reports, passages=len(passages))
         files = builds.build_files(index_dir, build_id)
         files.root.mkdir(parents=True)
-
-        # Embed what the serving build does not already have.
+        doc_by_id = {d.id: d for d in docs}
         texts = [p.search_text for p in passages] + [
             t for p in passages for t in sentence_texts(doc_by_id[p.doc_id], p)
         ]
         keys = [_key(embedder.name, t) for t in texts]
-        known = _previous_vectors(index_dir, embedder.name)
-        todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
-        vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-        for i, k in enumerate(keys):
-            if k in known:
-                vectors[i] = known[k]
-        t_enc = time.perf_counter()
-        done = 0
-
-        def tick(n: int) -> None:
-            nonlocal done
-            done += n
-            progress("embedding", done, len(todo))
-
-        progress("embedding", 0, len(todo))
-        if todo:
-            fresh = embedder.encode([texts[i] for i in todo], progress=tick)
-            fresh_by_key = {keys[i]: fresh[j] for j, i in enumerate(todo)}
-            for i, k in enumerate(keys):
-                if k in fresh_by_key:
-                    vectors[i] = fresh_by_key[k]
-        report.encode_seconds = time.perf_counter() - t_enc
-        report.embedded = len(todo)
-        report.reused = len(texts) - len(todo)
-        _count_embedded(report, passages, doc_by_id, keys, set(todo))
-
-        n = len(passages)
-        progress("writing", 0, 3)
-        np.save(files.vectors, vectors[:n])
-        np.save(files.sentence_vectors, vectors[n:])
-        (files.root / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
-        with open(files.passages, "w", encoding="utf-8") as f:
-            for p in passages:
-                f.write(json.dumps(builds.passage_to_json(p), ensure_ascii=False) + "\n")
-        builds.write_json(files.documents, [builds.document_to_json(d) for d in docs])
-        progress("writing", 1, 3)
-        LexicalIndex.build([lexical_text(p, doc_by_id[p.doc_id]) for p in passages]).save(
-            files.bm25
+        vectors, fresh = _embed_new(texts, keys, index_dir, embedder, report, progress)
+        _count_embedded(report, passages, doc_by_id, fresh)
+        _write_files(files, docs, passages, vectors, keys, progress)
+        _write_store(files, build_id, vectors[: len(passages)], chroma_url, progress)
+        builds.write_json(
+            files.manifest,
+            {
+                "build_id": build_id,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "model": embedder.name,
+                "dimension": embedder.dim,
+                "documents": len(docs),
+                "passages": len(passages),
+                "sentences": len(texts) - len(passages),
+                "tokens": sum(p.tokens for p in passages),
+                "corpus_sha256": corpus_hash(docs),
+                "seeds_dir": str(seeds_dir.resolve()),
+                "store": chroma_url or "embedded",
+                "chunking": asdict(chunk_settings),
+                "previous": previous_id,
+            },
         )
-        progress("writing", 2, 3)
-        store = VectorStore.create(None if chroma_url else files.chroma, build_id, chroma_url)
-        store.add(vectors[:n])
-        if store.count() != n:
-            raise IndexUnavailable(f"the vector store holds {store.count()} of {n} vectors")
-        progress("writing", 3, 3)
-
-        manifest = {
-            "build_id": build_id,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "model": embedder.name,
-            "dimension": embedder.dim,
-            "documents": len(docs),
-            "passages": n,
-            "sentences": len(texts) - n,
-            "tokens": sum(p.tokens for p in passages),
-            "corpus_sha256": corpus_hash(docs),
-            "seeds_dir": str(seeds_dir.resolve()),
-            "store": chroma_url or "embedded",
-            "chunking": asdict(chunk_settings),
-            "previous": previous_id,
-        }
-        builds.write_json(files.manifest, manifest)
         builds.publish(index_dir, build_id)
         if chroma_url:  # also the collections of killed builds
             _drop_old_collections(index_dir, chroma_url, keep={build_id, previous_id or build_id})
@@ -201,11 +149,113 @@ def build_index(
     return report
 
 
+def _usable_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
+    """The corpus's documents and file reports; IndexUnavailable when no file is usable."""
+    docs, reports = read_corpus(seeds_dir)
+    if not docs:
+        raise IndexUnavailable(
+            f"no usable article in {seeds_dir}: "
+            + "; ".join(f"{r.name}: {r.reason}" for r in reports)
+            if reports
+            else f"no .txt article in {seeds_dir}"
+        )
+    return docs, reports
+
+
+def _passages(
+    docs: list[Document], reports: list[FileReport], chunk_settings: ChunkSettings
+) -> list[Passage]:
+    """Every document's passages, duplicates merged; counts go into the file reports."""
+    by_name = {r.name: r for r in reports}
+    all_passages: list[Passage] = []
+    for d in docs:
+        ps = chunk_document(d, chunk_settings)
+        by_name[Path(d.path).name].passages = len(ps)
+        by_name[Path(d.path).name].tokens = sum(p.tokens for p in ps)
+        all_passages.extend(ps)
+    return merge_duplicates(all_passages)
+
+
+def _embed_new(
+    texts: list[str],
+    keys: list[str],
+    index_dir: Path,
+    embedder: Embedder,
+    report: BuildReport,
+    progress: Progress,
+) -> tuple[np.ndarray, set[int]]:
+    """A vector for every text: copied from the serving build when it has the same text
+    embedded by the same model, else embedded now (with progress); and which texts were."""
+    known = _previous_vectors(index_dir, embedder.name)
+    todo = sorted({k: i for i, k in reversed(list(enumerate(keys))) if k not in known}.values())
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for i, k in enumerate(keys):
+        if k in known:
+            vectors[i] = known[k]
+    t_enc = time.perf_counter()
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("embedding", done, len(todo))
+
+    progress("embedding", 0, len(todo))
+    if todo:
+        fresh = embedder.encode([texts[i] for i in todo], progress=tick)
+        fresh_by_key = {keys[i]: fresh[j] for j, i in enumerate(todo)}
+        for i, k in enumerate(keys):
+            if k in fresh_by_key:
+                vectors[i] = fresh_by_key[k]
+    report.encode_seconds = time.perf_counter() - t_enc
+    report.embedded = len(todo)
+    report.reused = len(texts) - len(todo)
+    return vectors, set(todo)
+
+
+def _write_files(
+    files: builds.BuildFiles,
+    docs: list[Document],
+    passages: list[Passage],
+    vectors: np.ndarray,
+    keys: list[str],
+    progress: Progress,
+) -> None:
+    """The build's own files: vectors, their content keys, passages, documents, BM25."""
+    n = len(passages)
+    doc_by_id = {d.id: d for d in docs}
+    progress("writing", 0, 3)
+    np.save(files.vectors, vectors[:n])
+    np.save(files.sentence_vectors, vectors[n:])
+    (files.root / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
+    with open(files.passages, "w", encoding="utf-8") as f:
+        for p in passages:
+            f.write(json.dumps(builds.passage_to_json(p), ensure_ascii=False) + "\n")
+    builds.write_json(files.documents, [builds.document_to_json(d) for d in docs])
+    progress("writing", 1, 3)
+    LexicalIndex.build([lexical_text(p, doc_by_id[p.doc_id]) for p in passages]).save(files.bm25)
+    progress("writing", 2, 3)
+
+
+def _write_store(
+    files: builds.BuildFiles,
+    build_id: str,
+    vectors: np.ndarray,
+    chroma_url: str,
+    progress: Progress,
+) -> None:
+    """The build's vector store (embedded in the build folder, or a collection on a server)."""
+    store = VectorStore.create(None if chroma_url else files.chroma, build_id, chroma_url)
+    store.add(vectors)
+    if store.count() != len(vectors):
+        raise IndexUnavailable(f"the vector store holds {store.count()} of {len(vectors)} vectors")
+    progress("writing", 3, 3)
+
+
 def _count_embedded(
     report: BuildReport,
     passages: list[Passage],
     doc_by_id: dict[str, Document],
-    keys: list[str],
     todo: set[int],
 ) -> None:
     """Attribute freshly embedded passages to their files, for the per-file report."""

@@ -15,7 +15,6 @@ Layout under the index folder:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -30,6 +29,7 @@ import numpy as np
 from qa.chunking import Location, Passage
 from qa.corpus import Block, Document, Section
 from qa.errors import IndexUnavailable
+from qa.filelock import locked
 
 MANIFEST = "manifest.json"
 CURRENT = "CURRENT"
@@ -131,20 +131,14 @@ def write_json(path: Path, value: Any) -> None:
 @contextlib.contextmanager
 def build_lock(index_dir: Path, wait: bool = True) -> Iterator[None]:
     """Hold the index lock: two builds never interleave. Released even on a crash (flock)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "a+") as f:
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.enter_context(locked(index_dir / ".lock", wait=wait))
         except BlockingIOError:
-            if not wait:
-                raise IndexUnavailable(
-                    "another `qa index` is running on this index; try again when it ends"
-                ) from None
-            fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            raise IndexUnavailable(
+                "another `qa index` is running on this index; try again when it ends"
+            ) from None
+        yield
 
 
 def passage_to_json(p: Passage) -> dict[str, Any]:

@@ -13,13 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.text import fold
-
-
-def _stemmer():  # type: ignore[no-untyped-def]
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
+from qa.text import fold, stemmer
 
 
 def _tokenize(texts: list[str], show_progress: bool = False):  # type: ignore[no-untyped-def]
@@ -29,7 +23,7 @@ def _tokenize(texts: list[str], show_progress: bool = False):  # type: ignore[no
     return bm25s.tokenize(
         [fold(t) for t in texts],
         stopwords="en",
-        stemmer=_stemmer(),
+        stemmer=stemmer(),
         show_progress=show_progress,
     )
 
@@ -45,7 +39,6 @@ class LexicalIndex:
         self._retriever = retriever
         self._size = size
         self._lock = threading.Lock()
-        self._stemmer = _stemmer()  # used under the lock: a PyStemmer object is not thread-safe
         from bm25s.stopwords import STOPWORDS_EN
 
         self._stopwords = frozenset(STOPWORDS_EN)
@@ -73,8 +66,7 @@ class LexicalIndex:
     def query_terms(self, query: str) -> list[str]:
         """The stemmed terms of `query`, as `_tokenize` would make them (repeats kept)."""
         kept = [w for w in _TOKEN.findall(fold(query).lower()) if w not in self._stopwords]
-        with self._lock:
-            stems = self._stemmer.stemWords(kept) if kept else []
+        stems = stemmer().stemWords(kept) if kept else []
         return [t for t in stems if t]
 
     def scores(self, query: str) -> np.ndarray:

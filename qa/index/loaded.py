@@ -86,17 +86,6 @@ class LoadedBuild:
         """Length of the build's vectors, as its manifest records it."""
         return self.manifest.get("dimension")
 
-    def sentence_text(self, row: int, i: int) -> str:
-        """The exact text of sentence `i` of passage `row`."""
-        p = self.passages[row]
-        a, b = p.sentences[i]
-        return self.documents[p.doc_id].raw[a:b]
-
-    def table_header_at(self, doc_id: str, start: int) -> tuple[str, ...]:
-        """Header cells of the table row starting at `start`, or () when it is not a row."""
-        return self.documents[doc_id].row_headers.get(start, ())
-
-
 def _check_shapes(
     build_id: str, manifest: dict[str, Any], passages: list[Passage], vectors: np.ndarray
 ) -> None:

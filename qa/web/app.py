@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
@@ -69,8 +70,16 @@ def create_app(
     svc = service or QAService(settings)
     store = feedback or FeedbackStore(settings.feedback_db)
     limiter = RateLimiter(settings.rate_limit)
-    openapi = schema.openapi_document(settings.top_k)
     app.extensions["qa"] = {"service": svc, "feedback": store, "limiter": limiter}
+    _guard(app, limiter)
+    _errors(app)
+    _api(app, svc, store, schema.openapi_document(settings.top_k))
+    _page(app)
+    return app
+
+
+def _guard(app: Flask, limiter: RateLimiter) -> None:
+    """Before a request: the rate limit; after it: the security headers."""
 
     @app.before_request
     def limit_rate() -> Response | None:
@@ -94,6 +103,10 @@ def create_app(
         if request.path.startswith("/api/"):
             resp.headers["Cache-Control"] = "no-store"
         return resp
+
+
+def _errors(app: Flask) -> None:
+    """Every error, whatever raised it, as the one JSON error shape."""
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
@@ -122,6 +135,10 @@ def create_app(
     def internal(exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "the server failed; this is a bug")
+
+
+def _api(app: Flask, svc: QAService, store: FeedbackStore, openapi: dict[str, Any]) -> None:
+    """The JSON API: validate, call the core, serialize."""
 
     @app.post("/api/ask")
     def ask() -> Response:
@@ -175,14 +192,16 @@ def create_app(
     def openapi_json() -> Response:
         return jsonify(openapi)
 
+
+def _page(app: Flask) -> None:
+    """The chat page, also at /doc/<doc_id> (the page opens that document itself)."""
+
     @app.get("/")
     @app.get("/doc/<doc_id>")
     def page(doc_id: str | None = None) -> Response:
         resp = send_from_directory(app.template_folder, "index.html", mimetype="text/html")  # type: ignore[arg-type]
         resp.headers["Cache-Control"] = "no-cache"
         return resp
-
-    return app
 
 
 def _http_error_text(status: int, exc: HTTPException) -> tuple[str, str]:

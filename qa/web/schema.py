@@ -253,6 +253,116 @@ _DOC_ID = {
 }
 
 
+# Every operation of the API (data, not code: the schemas above give the shapes).
+PATHS: dict[str, Any] = {
+    "/api/ask": {
+        "post": {
+            "summary": "Answer a question with numbered citations",
+            "operationId": "ask",
+            "requestBody": _json_body("AskRequest"),
+            "responses": {
+                "200": _json("Answer", "The answer object."),
+                **_errors(400, 413, 415, 422, 429, 503),
+            },
+        }
+    },
+    "/api/documents/{doc_id}": {
+        "get": {
+            "summary": "A document of the serving build, to show a citation in context",
+            "operationId": "document",
+            "parameters": [_DOC_ID],
+            "responses": {
+                "200": _json("Document", "The document."),
+                **_errors(404, 429, 503),
+            },
+        }
+    },
+    "/api/health": {
+        "get": {
+            "summary": "Readiness: 200 once the model and the index are loaded",
+            "operationId": "health",
+            "responses": {
+                "200": _json("Health", "Ready."),
+                "503": _json("Unavailable", "Not ready; the error says why."),
+            },
+        }
+    },
+    "/api/examples": {
+        "get": {
+            "summary": "Example questions taken from the articles' own FAQ sections",
+            "operationId": "examples",
+            "responses": {
+                "200": _json("Examples", "Up to five questions."),
+                **_errors(429, 503),
+            },
+        }
+    },
+    "/api/feedback": {
+        "post": {
+            "summary": "Record whether a cited passage helped answer a question",
+            "operationId": "feedback",
+            "requestBody": _json_body("FeedbackRequest"),
+            "responses": {
+                "201": _json("FeedbackStored", "Stored durably."),
+                **_errors(400, 404, 413, 415, 422, 429, 503),
+            },
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "operationId": "openapi",
+            "responses": {
+                "200": {
+                    "description": "OpenAPI 3.1",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                **_errors(429),
+            },
+        }
+    },
+    "/": {
+        "get": {
+            "summary": "The chat page",
+            "operationId": "page",
+            "responses": {"200": _html("The chat page.")},
+        }
+    },
+    "/static/{filename}": {
+        "get": {
+            "summary": "The page's script, style sheet and icon (no CDN)",
+            "operationId": "static",
+            "parameters": [
+                {
+                    "name": "filename",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "The file.",
+                    "content": {
+                        media: {"schema": {"type": "string"}}
+                        for media in ("text/css", "text/javascript", "image/svg+xml")
+                    },
+                },
+                **_errors(404),
+            },
+        }
+    },
+    "/doc/{doc_id}": {
+        "get": {
+            "summary": "The chat page with a document open in the source panel",
+            "operationId": "documentPage",
+            "parameters": [_DOC_ID],
+            "responses": {"200": _html("The chat page."), **_errors(404)},
+        }
+    },
+}
+
+
 def openapi_document(default_top_k: int = 5) -> dict[str, Any]:
     """The OpenAPI 3.1 description of every endpoint, built from the schemas above."""
     ask_request = {
@@ -270,113 +380,7 @@ def openapi_document(default_top_k: int = 5) -> dict[str, Any]:
             "description": "Answers from a news corpus with exact, verified citations. "
             "Every error is {error: {code, message}}.",
         },
-        "paths": {
-            "/api/ask": {
-                "post": {
-                    "summary": "Answer a question with numbered citations",
-                    "operationId": "ask",
-                    "requestBody": _json_body("AskRequest"),
-                    "responses": {
-                        "200": _json("Answer", "The answer object."),
-                        **_errors(400, 413, 415, 422, 429, 503),
-                    },
-                }
-            },
-            "/api/documents/{doc_id}": {
-                "get": {
-                    "summary": "A document of the serving build, to show a citation in context",
-                    "operationId": "document",
-                    "parameters": [_DOC_ID],
-                    "responses": {
-                        "200": _json("Document", "The document."),
-                        **_errors(404, 429, 503),
-                    },
-                }
-            },
-            "/api/health": {
-                "get": {
-                    "summary": "Readiness: 200 once the model and the index are loaded",
-                    "operationId": "health",
-                    "responses": {
-                        "200": _json("Health", "Ready."),
-                        "503": _json("Unavailable", "Not ready; the error says why."),
-                    },
-                }
-            },
-            "/api/examples": {
-                "get": {
-                    "summary": "Example questions taken from the articles' own FAQ sections",
-                    "operationId": "examples",
-                    "responses": {
-                        "200": _json("Examples", "Up to five questions."),
-                        **_errors(429, 503),
-                    },
-                }
-            },
-            "/api/feedback": {
-                "post": {
-                    "summary": "Record whether a cited passage helped answer a question",
-                    "operationId": "feedback",
-                    "requestBody": _json_body("FeedbackRequest"),
-                    "responses": {
-                        "201": _json("FeedbackStored", "Stored durably."),
-                        **_errors(400, 404, 413, 415, 422, 429, 503),
-                    },
-                }
-            },
-            "/api/openapi.json": {
-                "get": {
-                    "summary": "This document",
-                    "operationId": "openapi",
-                    "responses": {
-                        "200": {
-                            "description": "OpenAPI 3.1",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        **_errors(429),
-                    },
-                }
-            },
-            "/": {
-                "get": {
-                    "summary": "The chat page",
-                    "operationId": "page",
-                    "responses": {"200": _html("The chat page.")},
-                }
-            },
-            "/static/{filename}": {
-                "get": {
-                    "summary": "The page's script, style sheet and icon (no CDN)",
-                    "operationId": "static",
-                    "parameters": [
-                        {
-                            "name": "filename",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "minLength": 1},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The file.",
-                            "content": {
-                                media: {"schema": {"type": "string"}}
-                                for media in ("text/css", "text/javascript", "image/svg+xml")
-                            },
-                        },
-                        **_errors(404),
-                    },
-                }
-            },
-            "/doc/{doc_id}": {
-                "get": {
-                    "summary": "The chat page with a document open in the source panel",
-                    "operationId": "documentPage",
-                    "parameters": [_DOC_ID],
-                    "responses": {"200": _html("The chat page."), **_errors(404)},
-                }
-            },
-        },
+        "paths": PATHS,
         "components": {
             "schemas": {
                 "AskRequest": ask_request,
