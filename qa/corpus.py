@@ -333,7 +333,9 @@ def _sections(raw: str, blocks: list[Block], title: str | None) -> tuple[Section
     out: list[Section] = []
     first = heads[0].start if heads else len(raw)
     if any(b.start < first for b in blocks if b.kind != HEADING):
-        out.append(Section(title or "", 0, first))
+        # The opening section starts at the text, after the title and byline lines (they are
+        # the document's, not the section's: a reader shows them once, above the sections).
+        out.append(Section(title or "", blocks[0].start, first))
     for h, nxt in zip(heads, [*heads[1:], None], strict=False):
         out.append(Section(raw[h.start : h.end], h.start, nxt.start if nxt else len(raw)))
     return tuple(out)

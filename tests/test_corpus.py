@@ -163,3 +163,12 @@ def test_load_document_hashes_the_file(tmp_path: Path) -> None:
     p.write_bytes(b"Heading\nBody text.")
     doc = load_document(p)
     assert doc.id == "a" and len(doc.sha256) == 64
+
+
+def test_the_opening_section_starts_after_the_title_and_byline() -> None:
+    raw = "A Title Of An Article\nBy Jane Roe\n\nFirst paragraph of the text.\n\nSecond one.\n"
+    doc = parse_document("x", raw)
+    assert (doc.title, doc.byline) == ("A Title Of An Article", "Jane Roe")
+    (only,) = doc.sections
+    assert only.start == raw.index("First") and only.end == len(raw)
+    assert doc.text(only).startswith("First paragraph")
