@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -12,46 +13,44 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.bench import run as bench
+from qa.bench import corpora, plan, report, stats
 from qa.chunking import chunk_document, merge_duplicates
 from qa.corpus import parse_document
 from tests.conftest import SEEDS, FakeEmbedder
 from tests.paths import ROOT as PROJECT_ROOT
 
 
-def test_percentile_matches_numpy_linear() -> None:
-    rng = np.random.default_rng(3)
-    for n in (1, 2, 7, 100):
-        xs = list(rng.exponential(size=n))
-        for p in (0, 50, 90, 95, 100):
-            assert bench.percentile(xs, p) == pytest.approx(float(np.percentile(xs, p)))
+def test_summary_percentiles_interpolate_between_closest_ranks() -> None:
+    assert stats.summary_ms([0.004]) == {"p50": 4.0, "p95": 4.0, "n": 1}
+    two = stats.summary_ms([0.002, 0.001])  # order does not matter
+    assert two == {"p50": 1.5, "p95": pytest.approx(1.95), "n": 2}
     with pytest.raises(ValueError):
-        bench.percentile([], 50)
+        stats.summary_ms([])
 
 
 def test_summary_is_in_milliseconds() -> None:
-    s = bench.summary_ms([0.001, 0.002, 0.003, 0.004, 0.100])
+    s = stats.summary_ms([0.001, 0.002, 0.003, 0.004, 0.100])
     assert s == {"p50": 3.0, "p95": pytest.approx(80.8), "n": 5}
 
 
 def test_recall_counts_true_neighbours_and_tolerates_ties() -> None:
     scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.1])
-    assert bench.recall_at_k([0, 1, 2], scores, k=3) == 1.0
-    assert bench.recall_at_k([2, 1, 0], scores, k=3) == 1.0  # order does not matter
-    assert bench.recall_at_k([0, 1, 5], scores, k=3) == pytest.approx(2 / 3)
-    assert bench.recall_at_k([], scores, k=3) == 0.0
+    assert stats.recall_at_k([0, 1, 2], scores, k=3) == 1.0
+    assert stats.recall_at_k([2, 1, 0], scores, k=3) == 1.0  # order does not matter
+    assert stats.recall_at_k([0, 1, 5], scores, k=3) == pytest.approx(2 / 3)
+    assert stats.recall_at_k([], scores, k=3) == 0.0
     tied = np.array([0.9, 0.5, 0.5, 0.5, 0.1])
-    assert bench.recall_at_k([0, 3], tied, k=2) == 1.0  # any of the tied rows is exact
-    assert bench.recall_at_k([0, 1], scores[:1], k=10) == 1.0  # k larger than the corpus
+    assert stats.recall_at_k([0, 3], tied, k=2) == 1.0  # any of the tied rows is exact
+    assert stats.recall_at_k([0, 1], scores[:1], k=10) == 1.0  # k larger than the corpus
 
 
 def test_synthetic_corpus_is_deterministic_and_one_passage_per_section() -> None:
-    sentences, headings = bench.corpus_pieces(SEEDS)
+    sentences, headings = corpora.corpus_pieces(SEEDS)
     assert len(sentences) > 100 and len(headings) > 10
     assert not any(s.endswith("?") or "|" in s for s in sentences)
-    a = bench.synthetic_corpus(sentences, headings, 1_200)
-    assert a == bench.synthetic_corpus(sentences, headings, 1_200)
-    assert a != bench.synthetic_corpus(sentences, headings, 1_200, seed=1)
+    a = corpora.synthetic_corpus(sentences, headings, 1_200)
+    assert a == corpora.synthetic_corpus(sentences, headings, 1_200)
+    assert a != corpora.synthetic_corpus(sentences, headings, 1_200, seed=1)
     assert [name for name, _ in a] == [f"syn_{i:05d}.txt" for i in range(30)]  # 40 sections each
     passages = []
     for name, text in a:
@@ -77,7 +76,7 @@ class CountingEncoder:
 
 def test_sentence_mean_embedder_embeds_each_distinct_sentence_once() -> None:
     inner = CountingEncoder()
-    mean = bench.SentenceMeanEmbedder(inner)
+    mean = corpora.SentenceMeanEmbedder(inner)
     one, two = "Rubio met Lavrov in Malaysia.", "Talks went on for hours."
     vecs = mean.encode([f"{one} {two}", one, f"Heading\n{two} {one}"])
     assert sorted(inner.seen) == sorted(["Heading", one, two])
@@ -114,14 +113,14 @@ def _result(**over: object) -> dict:
 
 
 def test_the_bar_holds_on_good_numbers_and_fails_on_bad_ones() -> None:
-    good = bench.check_bar(_result())
+    good = plan.check_bar(_result())
     assert [c.holds for c in good] == [True] * 8, good
     assert good[0].value == pytest.approx(5 / 14, abs=1e-3)
     assert good[1].value == pytest.approx(6 / (5 + 1.6), abs=1e-3)
 
     bad = {
         c.name[:2]: c.holds
-        for c in bench.check_bar(
+        for c in plan.check_bar(
             _result(
                 embed_reference_ms=9.0,
                 http_rps=200.0,
@@ -148,19 +147,44 @@ def test_the_bar_holds_on_good_numbers_and_fails_on_bad_ones() -> None:
 
 
 def test_a_missing_measurement_is_not_judged() -> None:
-    checks = bench.check_bar({"ask_ms": {"p50": 3.0}})
+    checks = plan.check_bar({"ask_ms": {"p50": 3.0}})
     assert all(c.holds is None for c in checks)
-    assert "not measured" in bench.render_markdown({"ask_ms": {"p50": 3.0}})
+    assert "not measured" in report.render_markdown({"ask_ms": {"p50": 3.0}})
 
 
 def test_readme_block_is_replaced_between_the_markers() -> None:
-    text = f"# x\n## Performance\n{bench.START_MARK}\nold\n{bench.END_MARK}\ntail\n"
-    out = bench.replace_between_markers(text, "new table\n")
-    assert out == f"# x\n## Performance\n{bench.START_MARK}\nnew table\n{bench.END_MARK}\ntail\n"
+    text = f"# x\n## Performance\n{report.START_MARK}\nold\n{report.END_MARK}\ntail\n"
+    out = report.replace_between_markers(text, "new table\n")
+    assert out == f"# x\n## Performance\n{report.START_MARK}\nnew table\n{report.END_MARK}\ntail\n"
     with pytest.raises(ValueError):
-        bench.replace_between_markers("no markers", "x")
+        report.replace_between_markers("no markers", "x")
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
-    assert readme.index(bench.START_MARK) < readme.index(bench.END_MARK)
+    assert readme.index(report.START_MARK) < readme.index(report.END_MARK)
+
+
+def test_write_readme_replaces_the_block_of_the_readme_in_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    assert str(report.README) == "README.md"  # relative: the README of where `qa bench` runs
+    text = f"# x\n{report.START_MARK}\nold\n{report.END_MARK}\ntail\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(text, encoding="utf-8")
+    result = {"ask_ms": {"p50": 3.0}}
+    report.write_readme(result, readme)
+    expected = report.replace_between_markers(text, report.render_markdown(result))
+    assert readme.read_text(encoding="utf-8") == expected
+
+
+def test_bench_reaches_chroma_only_through_the_store() -> None:
+    """qa/index/store.py is the only module that imports chromadb; bench uses its public face."""
+    for path in (PROJECT_ROOT / "qa" / "bench").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                assert not any(a.name.split(".")[0] == "chromadb" for a in node.names), path.name
+            elif isinstance(node, ast.ImportFrom):
+                assert (node.module or "").split(".")[0] != "chromadb", path.name
+                if node.module == "qa.index.store":
+                    assert not any(a.name.startswith("_") for a in node.names), path.name
 
 
 def test_smoke_run_of_qa_bench_json(tmp_path: Path) -> None:
@@ -194,5 +218,7 @@ def test_smoke_run_of_qa_bench_json(tmp_path: Path) -> None:
     assert [s["passages_target"] for s in r["scale"]] == [200, 500]
     assert all(s["passages"] > 150 and 0.98 <= s["recall_at_10"] <= 1.0 for s in r["scale"])
     assert r["hnsw_config"]["ef_search"] == 200 and r["hnsw_config"]["max_neighbors"] == 32
+    # The contrast collection at Chroma's default HNSW settings is built and searched too.
+    assert r["default_hnsw_size"] == 500 and 0 < r["default_hnsw_recall_at_10"] <= 1.0
     assert len(r["bar"]) == 8 and all(c["value"] is not None for c in r["bar"])
     assert not list(tmp_path.glob("qa-bench-*"))  # the work folder is removed

@@ -119,6 +119,19 @@ class VectorStore:
         return cls(col, exact=False)
 
     @classmethod
+    def create_with_chroma_defaults(cls, path: Path, build_id: str) -> VectorStore:
+        """Create an empty embedded collection left at Chroma's default HNSW settings (cosine).
+
+        For `qa bench` alone: the same vectors searched there show what HNSW_CONFIG buys.
+        """
+        col = _client(path, "").create_collection(
+            collection_name(build_id),
+            configuration={"hnsw": {"space": "cosine"}},
+            embedding_function=None,
+        )
+        return cls(col, exact=False)
+
+    @classmethod
     def open(
         cls, path: Path | None, build_id: str, url: str = "", exact: bool = True
     ) -> VectorStore:
