@@ -80,7 +80,7 @@ def run(
 def shipped_questions(seeds_dir: Path) -> list[str]:
     """The questions of the shipped sets, through the evaluation's loader when it exists."""
     try:
-        from qa.eval.evaluate import corpus_texts, load_question_sets, shipped_question_files
+        from qa.eval.questions import corpus_texts, load_question_sets, shipped_question_files
 
         sets = load_question_sets(shipped_question_files(), corpus_texts(seeds_dir))
         return [q.question for s in sets for q in s.questions]
