@@ -160,7 +160,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from qa.errors import IndexUnavailable, QuestionSetError
-    from qa.eval.evaluate import ACCEPTED_FILE, evaluate, write_accepted
+    from qa.eval.evaluate import evaluate
+    from qa.eval.gate import ACCEPTED_FILE, write_accepted
     from qa.eval.report import markdown, write_reports
 
     if args.write_baseline and args.questions:
@@ -196,8 +197,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Measure speed in one run and judge it by ratios (see qa/bench.py)."""
-    from qa.bench.run import PLANS, render_markdown, run, write_readme
+    """Measure speed in one run and judge it by ratios (see qa/bench/)."""
+    from qa.bench.plan import PLANS
+    from qa.bench.report import render_markdown, write_readme
+    from qa.bench.run import run
 
     plan = PLANS["smoke" if args.smoke else "quick" if args.quick else "full"]
     say = None if args.quiet else (lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
@@ -229,18 +232,34 @@ def build_parser() -> argparse.ArgumentParser:
     """The `qa` command line."""
     p = argparse.ArgumentParser(prog="qa", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
+    _add_index(sub)
+    _add_ask(sub)
+    _add_eval(sub)
+    _add_faq(sub)
+    _add_bench(sub)
+    _add_serve(sub)
+    _add_feedback(sub)
+    return p
 
-    def paths(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--seeds", type=Path, help="corpus folder (env QA_SEEDS_DIR)")
-        sp.add_argument("--index", type=Path, help="index folder (env QA_INDEX_DIR)")
-        sp.add_argument("--chroma-url", help="Chroma server URL (env QA_CHROMA_URL)")
 
+def paths(sp: argparse.ArgumentParser) -> None:
+    """The options every command that reads the corpus or the index takes."""
+    sp.add_argument("--seeds", type=Path, help="corpus folder (env QA_SEEDS_DIR)")
+    sp.add_argument("--index", type=Path, help="index folder (env QA_INDEX_DIR)")
+    sp.add_argument("--chroma-url", help="Chroma server URL (env QA_CHROMA_URL)")
+
+
+def _add_index(sub: Any) -> None:
+    """`qa index`."""
     sp = sub.add_parser("index", help="build the index of the corpus and publish it")
     paths(sp)
     sp.add_argument("--json", action="store_true", help="print the build report as JSON")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_index)
 
+
+def _add_ask(sub: Any) -> None:
+    """`qa ask`."""
     sp = sub.add_parser("ask", help="answer a question with cited passages")
     paths(sp)
     sp.add_argument("question", nargs="?", help="the question (omit for an interactive prompt)")
@@ -248,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--json", action="store_true", help="print the answer object as JSON")
     sp.set_defaults(func=cmd_ask)
 
+
+def _add_eval(sub: Any) -> None:
+    """`qa eval`."""
     sp = sub.add_parser("eval", help="measure answer quality on question sets and report")
     paths(sp)
     sp.add_argument(
@@ -275,10 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_eval)
 
+
+def _add_faq(sub: Any) -> None:
+    """`qa faq`."""
     sp = sub.add_parser("faq", help="generate the question set of the articles' FAQ sections")
     paths(sp)
     sp.add_argument("--out", type=Path, metavar="FILE", help="output file (default: stdout)")
     sp.set_defaults(func=cmd_faq)
+
+
+def _add_bench(sub: Any) -> None:
+    """`qa bench`."""
     sp = sub.add_parser("bench", help="measure speed (ask, index, start-up, scale, HTTP)")
     sp.add_argument("--seeds", type=Path, help="corpus folder (env QA_SEEDS_DIR)")
     sp.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -288,6 +317,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     sp.set_defaults(func=cmd_bench)
 
+
+def _add_serve(sub: Any) -> None:
+    """`qa serve`."""
     sp = sub.add_parser("serve", help="serve the chat page and the JSON API")
     paths(sp)
     sp.add_argument("--host", help="address to listen on (env QA_HOST, default 127.0.0.1)")
@@ -300,13 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.set_defaults(func=cmd_serve)
 
+
+def _add_feedback(sub: Any) -> None:
+    """`qa feedback`."""
     sp = sub.add_parser("feedback", help="work with the feedback users gave in the chat page")
     fsub = sp.add_subparsers(dest="feedback_command", required=True)
     fp = fsub.add_parser("export", help="write judgements as evaluation questions (JSON Lines)")
     paths(fp)
     fp.add_argument("--out", type=Path, help="output file (default: standard output)")
     fp.set_defaults(func=cmd_feedback_export)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
