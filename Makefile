@@ -6,12 +6,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test index lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch first, pinned, so nothing else can pull a CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[test]'
+	# Every runtime and test dependency at the exact version and hash in the lock (torch is
+	# its CPU build, so no CUDA package comes in); then the project itself, nothing more.
+	# After changing pyproject.toml, update the lock: see README.md, "Dependencies".
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	# Export the bundled model to ONNX once (needs torch); queries then run without torch.
 	$(BIN)/python -m qa.encoders.onnx
 	touch $(STAMP)
