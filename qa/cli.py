@@ -1,4 +1,4 @@
-"""`qa index | ask | serve | eval | faq | bench | feedback`: parse, call the core, print.
+"""`qa index | ask | serve | eval | train | faq | bench | feedback`: parse, call the core, print.
 
 Heavy libraries are imported inside the commands that need them, so `qa --help` is instant.
 """
@@ -215,6 +215,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Learn the ranking policy's weights on the dev question sets and write them."""
+    from qa.ask.ranking import weights_path
+    from qa.errors import IndexUnavailable, QuestionSetError
+    from qa.eval.train import train, write_weights
+
+    out = args.out or weights_path()
+    try:
+        weights = train(_settings(args), args.questions, say=lambda m: print(m, file=sys.stderr))
+    except QuestionSetError as exc:
+        return _fail("the question sets are not valid:\n" + "\n".join(exc.problems), EXIT_USAGE)
+    except IndexUnavailable as exc:
+        return _fail(str(exc), EXIT_UNAVAILABLE)
+    write_weights(weights, out)
+    print(f"wrote {out} (threshold {weights['threshold']})")
+    return 0
+
+
 def cmd_faq(args: argparse.Namespace) -> int:
     """Write the question set made of the articles' own FAQ sections."""
     from qa.faq import faq_jsonl
@@ -236,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ask(sub)
     _add_eval(sub)
     _add_faq(sub)
+    _add_train(sub)
     _add_bench(sub)
     _add_serve(sub)
     _add_feedback(sub)
@@ -296,6 +315,17 @@ def _add_eval(sub: Any) -> None:
     )
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sp.set_defaults(func=cmd_eval)
+
+
+def _add_train(sub: Any) -> None:
+    """`qa train`."""
+    sp = sub.add_parser("train", help="learn the ranking weights on the dev question sets")
+    paths(sp)
+    sp.add_argument(
+        "--questions", type=Path, nargs="+", metavar="FILE", help="default: tests/questions/dev/"
+    )
+    sp.add_argument("--out", type=Path, metavar="FILE", help="default: qa/ask/weights.json")
+    sp.set_defaults(func=cmd_train)
 
 
 def _add_faq(sub: Any) -> None:

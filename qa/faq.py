@@ -4,7 +4,7 @@ Each FAQ question of the corpus becomes a question of the set; its reference ans
 answer, and its evidence the answer's first sentence (the whole answer when it is one sentence).
 A question an article repeats is kept once. Ids come from the document id and the question's
 order in that document, and the output is byte-for-byte stable, so `qa faq` regenerates the
-shipped `tests/questions/faq.jsonl` exactly.
+shipped `tests/questions/dev/faq.jsonl` exactly.
 """
 
 from __future__ import annotations

@@ -291,10 +291,10 @@ def _problems(tmp_path: Path, lines: list[str]) -> list[str]:
 
 
 def test_a_valid_file_loads() -> None:
-    path = PROJECT_ROOT / "tests" / "questions" / "handwritten.jsonl"
+    path = PROJECT_ROOT / "tests" / "questions" / "dev" / "handwritten.jsonl"
     docs = corpus_texts(PROJECT_ROOT / "seeds")
     (s,) = load_question_sets([path], docs)
-    assert s.name == "handwritten" and len(s.questions) == 94
+    assert s.name == "dev/handwritten" and len(s.questions) == 94
 
 
 def test_valid_lines_with_blank_lines_and_unanswerable(tmp_path: Path) -> None:

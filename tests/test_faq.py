@@ -9,7 +9,7 @@ from qa.cli import main
 from qa.faq import faq_jsonl
 from tests.paths import ROOT as PROJECT_ROOT
 
-SHIPPED = PROJECT_ROOT / "tests" / "questions" / "faq.jsonl"
+SHIPPED = PROJECT_ROOT / "tests" / "questions" / "dev" / "faq.jsonl"
 
 
 def test_shipped_faq_set_is_what_qa_faq_generates(seeds_copy: Path, tmp_path: Path) -> None:

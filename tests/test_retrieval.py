@@ -1,4 +1,5 @@
-"""Retrieval scores all candidates with array operations: they must match the per-sentence rules."""
+"""Ranking: candidates are described by named features with array operations, which must match
+the same features worked out one sentence at a time, and scored by the learned models."""
 
 from __future__ import annotations
 
@@ -7,22 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES, ranges
 from qa.ask.query import Query, answer_tokens, content_terms, is_new_answer
-from qa.ask.ranking import (
-    ANSWER_TYPE_BONUS,
-    CANDIDATES,
-    META_BONUS,
-    W_DENSE,
-    W_LEXICAL,
-    W_NAMED_DOC,
-    W_SENTENCE,
-    W_SENTENCE_OVERLAP,
-    W_TABLE,
-    W_TYPE,
-    Ranker,
-    _best_sentence,
-    _ranges,
-)
+from qa.ask.ranking import Ranker, _best_per_passage
 from qa.ask.service import QAService
 from tests.paths import ROOT as PROJECT_ROOT
 
@@ -34,29 +22,34 @@ def test_ranges_is_the_concatenation_of_aranges(pairs: list[tuple[int, int]]) ->
     starts = np.array([s for s, _ in pairs], dtype=np.int64)
     counts = np.array([c for _, c in pairs], dtype=np.int64)
     expected = [i for s, c in pairs for i in range(s, s + c)]
-    assert _ranges(starts, counts).tolist() == expected
+    assert ranges(starts, counts).tolist() == expected
+
+
+def test_ranges_of_nothing_is_empty() -> None:
+    empty = np.zeros(0, dtype=np.int64)
+    assert ranges(empty, empty).shape == (0,)
 
 
 @given(
     st.lists(
-        st.lists(st.tuples(st.floats(-1, 2, allow_nan=False), st.booleans()), max_size=5),
+        st.lists(st.tuples(st.floats(-5, 5, allow_nan=False), st.floats(-1, 1)), max_size=5),
         min_size=1,
         max_size=10,
     )
 )
-def test_best_sentence_is_the_first_in_highlight_order(
-    passages: list[list[tuple[float, bool]]],
+def test_best_per_passage_is_each_segments_argmax(
+    passages: list[list[tuple[float, float]]],
 ) -> None:
-    # `_sentence_order` sorts a passage's sentences by (muted, -score): its first entry is the
-    # best unmuted sentence, or the best muted one when all are muted.
     scores = np.array([s for p in passages for s, _ in p], dtype=np.float64)
-    muted = np.array([m for p in passages for _, m in p], dtype=bool)
+    sims = np.array([m for p in passages for _, m in p], dtype=np.float64)
     counts = np.array([len(p) for p in passages], dtype=np.int64)
-    dense = np.arange(len(passages), dtype=np.float64) / 10
-    got = _best_sentence(scores, muted, counts, dense).tolist()
+    best, best_sim = _best_per_passage(scores, sims, counts)
     for i, p in enumerate(passages):
-        expected = sorted(p, key=lambda t: (t[1], -t[0]))[0][0] if p else dense[i]
-        assert got[i] == expected
+        if not p:
+            assert best[i] < -5 and best_sim[i] == 0
+            continue
+        top = max(range(len(p)), key=lambda j: (p[j][0], -j))
+        assert best[i] == p[top][0] and best_sim[i] == p[top][1]
 
 
 def _read(service: QAService, question: str) -> tuple[Ranker, Query, np.ndarray]:
@@ -74,53 +67,150 @@ QUESTIONS = [
     "Which country gives refugee support, according to the table?",  # a table
     "According to Eleanor Vance, what did Rubio discuss?",  # an author's article
     "Who is the Secretary General of NATO?",  # a focus
-    "What sanctions were imposed on Russia?",
+    "what sanctions were imposed on russia",
     "What is the capital of France?",
 ]
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
-def test_each_candidate_score_adds_up_from_its_own_sentences(
-    service: QAService, question: str
-) -> None:
-    idx, query, qvec = _read(service, question)
-    ranked = idx.retrieve(query, qvec, 20)
-    assert ranked
-    named = idx.named_documents(query.text)
+def test_scores_are_the_learned_models_over_the_features(service: QAService, question: str) -> None:
+    ranker, query, qvec = _read(service, question)
+    scored = ranker.score(query, qvec)
+    assert scored is not None
+    s, _ = scored
+    w = ranker.weights
+    assert s.sentence_scores == pytest.approx(s.sentence_features @ w.sentence.coef)
+    assert s.passage_scores == pytest.approx(s.passage_features @ w.passage.coef)
+    ranked = ranker.retrieve(query, qvec, 20)
+    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    # A candidate's best sentence is the sentence model's first choice.
     for c in ranked:
-        extra = 0.0
-        if query.author and c.passage.kind == "meta":
-            extra += META_BONUS
-        if c.passage.doc_id in named:
-            extra += W_NAMED_DOC
-        if query.wants_table and c.passage.kind in ("table", "list"):
-            extra += W_TABLE
-        if c.type_match is True and query.wanted is not None:
-            extra += W_TYPE
-        # best_sentence is the first of the candidate's ordered sentences, the score comes from
-        # the segmented maximum: they agree to rounding.
-        base = W_DENSE * c.dense + W_SENTENCE * c.best_sentence + W_LEXICAL * c.lexical
-        assert c.score == pytest.approx(base + extra, abs=1e-9), c.passage.section
-    # Best first, except the last slot, which may hold the rest of the top passage's section.
-    scores = [c.score for c in ranked[:-1]]
-    assert scores == sorted(scores, reverse=True)
-    if not query.author:
-        assert all(c.passage.kind != "meta" for c in ranked)
+        if c.sentences:
+            assert c.feature("best_sentence") == pytest.approx(c.sentences[0][1])
+            assert [t[1] for t in c.sentences] == sorted((t[1] for t in c.sentences), reverse=True)
 
 
 def test_a_question_of_unknown_words_still_ranks(service: QAService) -> None:
-    # No query term is in the corpus's vocabulary: sentence scores fall back to similarity alone.
-    idx = service.ranker()
-    query = idx.parse_query("Xylophone quokka zzyzx?")
-    assert not query.terms & set(idx._vocab)
-    ranked = idx.retrieve(query, service.embedder.encode([query.embed])[0], 5)
-    assert len(ranked) == 5
-    assert all(c.sentences for c in ranked)
+    ranker, query, qvec = _read(service, "Xylophone quokka zzyzx?")
+    assert not query.terms & set(ranker.facts.vocab)
+    ranked = ranker.retrieve(query, qvec, 5)
+    assert len(ranked) == 5 and all(c.sentences for c in ranked)
+    features = ranker.answer_features(query, ranked)
+    assert features[list(ranker.weights.answerable.features).index("unknown")] == 1.0
 
 
-def test_ranges_of_nothing_is_empty() -> None:
-    empty = np.zeros(0, dtype=np.int64)
-    assert _ranges(empty, empty).shape == (0,)
+def _sentence_oracle(ranker: Ranker, query: Query, qvec: np.ndarray, row: int) -> list[list[float]]:
+    """SENTENCE_FEATURES of one passage's sentences, worked out one at a time from their text."""
+    build = ranker.build
+    p = build.passages[row]
+    doc = build.documents[p.doc_id]
+    facts = ranker.facts.question(query)
+    out = []
+    for i, (a, b) in enumerate(p.sentences):
+        text = doc.raw[a:b]
+        terms = content_terms(text)
+        held = query.terms & terms
+        wanted = query.wanted
+        out.append(
+            [
+                float(build.sentence_vectors[build.sentence_offsets[row] + i] @ qvec),
+                len(held) / max(1, len(query.terms)),
+                sum(ranker.facts.rarity(t) for t in held) / max(facts.term_weight, 1e-9),
+                len(facts.names & terms) / max(1, len(facts.names)),
+                float(
+                    wanted is not None
+                    and is_new_answer(answer_tokens(wanted, doc.raw, a, b), query.stems6)
+                ),
+                float(wanted is not None),
+                float(query.author and p.kind == "meta" and doc.raw.startswith("By ", a)),
+                float(
+                    text.rstrip().endswith(("?", ":")) or ("|" in text and a not in doc.row_headers)
+                ),
+                float(i == 0),
+            ]
+        )
+    return out
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_sentence_features_equal_one_sentence_at_a_time(service: QAService, question: str) -> None:
+    ranker, query, qvec = _read(service, question)
+    scored = ranker.score(query, qvec)
+    assert scored is not None
+    s, _ = scored
+    ends = np.cumsum(s.sentence_counts)
+    for i, row in enumerate(s.rows.tolist()):
+        a, b = int(ends[i] - s.sentence_counts[i]), int(ends[i])
+        want = _sentence_oracle(ranker, query, qvec, row)
+        np.testing.assert_allclose(s.sentence_features[a:b], np.array(want).reshape(-1, 9), atol=1e-5)
+
+
+def _passage_row(ranker: Ranker, question: str, service: QAService, pick) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    ranker, query, qvec = _read(service, question)
+    scored = ranker.score(query, qvec)
+    assert scored is not None
+    s, _ = scored
+    rows = [i for i, r in enumerate(s.rows.tolist()) if pick(ranker.build.passages[r])]
+    assert rows, "no candidate of the kind wanted"
+    return dict(zip(PASSAGE_FEATURES, s.passage_features[rows[0]], strict=True))
+
+
+def test_each_feature_is_named_once() -> None:
+    assert len(set(PASSAGE_FEATURES)) == len(PASSAGE_FEATURES)
+    assert len(set(SENTENCE_FEATURES)) == len(SENTENCE_FEATURES)
+
+
+def test_passage_features_say_what_the_question_asks_for(service: QAService) -> None:
+    ranker = service.ranker()
+    byline = _passage_row(
+        ranker,
+        "Who wrote the article about the Rubio-Lavrov meeting?",
+        service,
+        lambda p: p.kind == "meta",
+    )
+    assert byline["author_meta"] == 1 and byline["meta"] == 1
+    table = _passage_row(
+        ranker,
+        "Which country gives refugee support, according to the table?",
+        service,
+        lambda p: p.kind == "table",
+    )
+    assert table["table_wanted"] == 1
+    text = _passage_row(
+        ranker,
+        "Which country gives refugee support, according to the table?",
+        service,
+        lambda p: p.kind == "text",
+    )
+    assert text["table_wanted"] == 0
+    named = _passage_row(
+        ranker,
+        "According to Eleanor Vance, what did Rubio discuss?",
+        service,
+        lambda p: p.doc_id.startswith("000"),
+    )
+    assert named["named_article"] == 1
+    date = _passage_row(
+        ranker,
+        "When did Russia begin its full-scale invasion?",
+        service,
+        lambda p: "February 2022" in p.text,
+    )
+    assert date["type_found"] == 1 and date["type_missing"] == 0
+    focus = _passage_row(
+        ranker,
+        "Who is the Secretary General of NATO?",
+        service,
+        lambda p: "Secretary of State" in p.text,
+    )
+    assert focus["focus_missing"] == 1
+    faq = _passage_row(
+        ranker,
+        "Why are US-Russia relations so strained right now?",
+        service,
+        lambda p: p.kind == "faq",
+    )
+    assert faq["faq"] == 1 and 0 <= faq["coverage"] <= 1 and 0 <= faq["heading"] <= 1
 
 
 @given(st.text(alphabet=st.sampled_from(list("aAeéİıßſ’'-_1 .?Ωжи\u0301\t")), max_size=60))
@@ -155,92 +245,3 @@ def test_question_terms_of_corpus_sentences() -> None:
                 return_ids=False,
             )[0]
             assert lexical.query_terms(line) == [t for t in expected if t]
-
-
-def _one_at_a_time(ranker: Ranker, query: Query, qvec: np.ndarray) -> dict[int, tuple]:
-    """The scoring rules applied to one candidate and one sentence at a time, straight from the
-    passage texts: (score, ordered sentences) by row. The oracle for the array version."""
-    idx = ranker.build
-    n = len(idx.passages)
-    lex = ranker.lexical_hits(query)
-    rows = {h.row for h in idx.store.query(qvec, min(CANDIDATES, n))} | set(lex.top.tolist())
-    named = ranker.named_documents(query.text)
-    out = {}
-    for row in sorted(rows):
-        p = idx.passages[row]
-        if p.kind == "meta" and not query.author:
-            continue
-        raw = idx.documents[p.doc_id].raw
-        first = int(idx.sentence_offsets[row])
-        sentences = []
-        for i, (a, b) in enumerate(p.sentences):
-            text = raw[a:b]
-            sim = float(idx.sentence_vectors[first + i] @ qvec)
-            overlap = len(query.terms & content_terms(text)) / len(query.terms)
-            score = sim + W_SENTENCE_OVERLAP * overlap
-            wanted = query.wanted
-            if wanted is not None and is_new_answer(answer_tokens(wanted, raw, a, b), query.stems6):
-                score += ANSWER_TYPE_BONUS
-            if query.author and p.kind == "meta" and raw.startswith("By ", a):
-                score += META_BONUS
-            muted = text.rstrip().endswith(("?", ":")) or (
-                "|" in text and a not in idx.documents[p.doc_id].row_headers
-            )
-            sentences.append((i, score, overlap, muted))
-        sentences.sort(key=lambda t: (t[3], -t[1]))
-        dense = float(idx.vectors[row] @ qvec)
-        best = sentences[0][1] if sentences else dense
-        lexical = float(lex.scores[row]) / lex.max if lex.max > 0 else 0.0
-        score = W_DENSE * dense + W_SENTENCE * best + W_LEXICAL * lexical
-        if query.author and p.kind == "meta":
-            score += META_BONUS
-        if p.doc_id in named:
-            score += W_NAMED_DOC
-        if query.wants_table and p.kind in ("table", "list"):
-            score += W_TABLE
-        focus_missing = query.focus and not query.focus <= ranker.passage_terms[row]
-        wanted = query.wanted
-        if (
-            wanted
-            and not focus_missing
-            and is_new_answer(answer_tokens(wanted, raw, p.start, p.end), query.stems6)
-        ):
-            score += W_TYPE
-        out[row] = (score, tuple(sentences))
-    return out
-
-
-@pytest.mark.parametrize("question", QUESTIONS)
-def test_array_scoring_equals_scoring_one_candidate_at_a_time(
-    service: QAService, question: str
-) -> None:
-    idx, query, qvec = _read(service, question)
-    oracle = _one_at_a_time(idx, query, qvec)
-    ranked = idx.retrieve(query, qvec, 20)
-    expected = sorted(oracle, key=lambda r: -oracle[r][0])
-    # The last slot may hold the rest of the top passage's section instead.
-    assert [c.row for c in ranked[:-1]] == expected[: len(ranked) - 1]
-    # Similarities here are float32 dot products of one row at a time, there one matrix product:
-    # they agree to float32 precision.
-    for c in ranked:
-        score, sentences = oracle[c.row]
-        assert c.score == pytest.approx(score, abs=1e-6)
-        assert [(i, m) for i, _, _, m in c.sentences] == [(i, m) for i, _, _, m in sentences]
-        assert [s for _, s, _, _ in c.sentences] == pytest.approx(
-            [s for _, s, _, _ in sentences], abs=1e-6
-        )
-        assert [o for _, _, o, _ in c.sentences] == [o for _, _, o, _ in sentences]
-
-
-def test_the_rest_of_a_split_section_takes_the_last_slot(service: QAService) -> None:
-    # The section that answers this is cut in two passages; the half that did not rank still
-    # takes the fifth slot, ahead of passages that scored higher.
-    idx, query, qvec = _read(service, "On what date was Trump elected president again?")
-    top5 = idx.retrieve(query, qvec, 5)
-    first, last = top5[0].passage, top5[-1].passage
-    assert (last.doc_id, last.section, last.kind) == (first.doc_id, first.section, first.kind)
-    assert top5[-1].score < top5[-2].score
-    ranked = idx.retrieve(query, qvec, 20)
-    assert top5[-1].row not in [c.row for c in ranked[:5]]
-    # With one slot to spare there is no last slot to give: plain ranking.
-    assert [c.row for c in idx.retrieve(query, qvec, 2)] == [c.row for c in ranked[:2]]

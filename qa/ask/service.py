@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.ask.answering import Answer, Citation, compose, renumber
 from qa.ask.query import Query, check_question
-from qa.ask.ranking import LexicalHits, Ranker, decide
+from qa.ask.ranking import LexicalHits, Ranker
 from qa.corpus import Document
 from qa.errors import IndexUnavailable
 from qa.faq import example_questions
@@ -180,7 +180,8 @@ class QAService:
                 self._asking -= 1
         t2 = time.perf_counter()
         candidates = live.ranker.retrieve(query, qvec, k, lexical)
-        answer = compose(q, decide(candidates, self.settings.min_score), live.build)
+        ranked = live.ranker.decide(query, candidates, self.settings.min_score)
+        answer = compose(q, ranked, live.build)
         docs = live.build.documents
         keep = [c for c in answer.citations if self._checker.verify(c, docs[c.doc_id].path)]
         if len(keep) != len(answer.citations):

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from qa.eval.judging import Judged
+from qa.eval.questions import split_of
 
 METRICS = (
     "hit@1",
@@ -236,12 +237,20 @@ class Evaluation:
     def metrics(self, judged: Sequence[Judged] | None = None) -> dict[str, Any]:
         """{"metrics": overall, "sets": {name: metrics}} of the system or the given list."""
         judged = self.system if judged is None else judged
-        return {
+        out: dict[str, Any] = {
             "metrics": compute_metrics(judged),
             "sets": {
                 s: compute_metrics([j for j in judged if j.question.set == s]) for s in self.sets
             },
         }
+        # dev and heldout side by side: their gap measures overfitting to dev.
+        splits = sorted({sp for s in self.sets if (sp := split_of(s))})
+        if splits:
+            out["splits"] = {
+                sp: compute_metrics([j for j in judged if split_of(j.question.set) == sp])
+                for sp in splits
+            }
+        return out
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Questions and answerable questions per set and overall."""
@@ -273,6 +282,7 @@ class Evaluation:
         out["failures"] = [
             {"id": j.question.id, "set": j.question.set, "diagnosis": why}
             for j, why in self.failures()
+            if split_of(j.question.set) != "heldout"  # counted in the metrics, never read
         ]
         out["top_k"] = self.top_k
         out["min_score"] = self.min_score

@@ -78,9 +78,24 @@ class QuestionSet:
 # --- loading and validation -----------------------------------------------------------------
 
 
+# The shipped sets are split: `dev` is tuned on freely, `heldout` never (only scored).
+SPLITS = ("dev", "heldout")
+
+
 def shipped_question_files() -> list[Path]:
-    """The shipped question sets, in name order."""
-    return sorted(SHIPPED_DIR.glob("*.jsonl"))
+    """The shipped question sets (`<split>/<name>.jsonl`), dev first, in name order."""
+    return [p for split in SPLITS for p in sorted((SHIPPED_DIR / split).glob("*.jsonl"))]
+
+
+def set_name(path: Path) -> str:
+    """A set's name: `split/stem` for a shipped set, else the file's stem."""
+    return f"{path.parent.name}/{path.stem}" if path.parent.name in SPLITS else path.stem
+
+
+def split_of(set_name: str) -> str | None:
+    """The split a set belongs to (`dev`, `heldout`), or None for a set of one's own."""
+    split = set_name.partition("/")[0]
+    return split if "/" in set_name and split in SPLITS else None
 
 
 def corpus_texts(seeds_dir: Path) -> dict[str, str]:
@@ -101,7 +116,7 @@ def load_question_sets(paths: Sequence[Path], documents: Mapping[str, str]) -> l
     sets: list[QuestionSet] = []
     seen_names: dict[str, Path] = {}
     for path in paths:
-        name = path.stem
+        name = set_name(path)
         if name == "overall":
             problems.append(f"{path}: 'overall' is reserved for all sets together; rename the file")
             continue

@@ -8,6 +8,7 @@ from typing import Any
 
 from qa.eval.judging import Judged
 from qa.eval.metrics import METRICS, Evaluation
+from qa.eval.questions import split_of
 
 RATE_METRICS = tuple(m for m in METRICS if not m.endswith("_ms"))
 SNIPPET_CHARS = 80
@@ -24,13 +25,14 @@ def metrics_table(ev: Evaluation) -> str:
     system = ev.metrics()
     base = ev.metrics(ev.baseline) if ev.baseline is not None else None
     columns: list[tuple[str, dict[str, Any]]] = []
-    for name in [*ev.sets, "overall"]:
-        sys_m = system["metrics"] if name == "overall" else system["sets"][name]
-        columns.append((name, sys_m))
-        if base is not None:
-            columns.append(
-                (f"{name} (baseline)", base["metrics"] if name == "overall" else base["sets"][name])
-            )
+    splits = list(system.get("splits", {}))
+    for name in [*ev.sets, *splits, "overall"]:
+        for label, result in (("", system), (" (baseline)", base)):
+            if result is None:
+                continue
+            group = "splits" if name in splits else "sets"
+            values = result["metrics"] if name == "overall" else result[group][name]
+            columns.append((f"{name}{label}", values))
     lines = [
         "| metric | " + " | ".join(c for c, _ in columns) + " |",
         "|---|" + "---:|" * len(columns),
@@ -54,8 +56,14 @@ def failures_section(ev: Evaluation) -> str:
     """Every failed question, its diagnosis and what was cited first instead."""
     fails = ev.failures()
     lines = [f"## Failed questions ({len(fails)} of {len(ev.system)})", ""]
+    # Heldout failures are counted, never shown: reading them would be tuning on them.
+    hidden = sum(1 for j, _ in fails if split_of(j.question.set) == "heldout")
+    if hidden:
+        lines += [f"{hidden} heldout failures are not listed (heldout is scored, not read).", ""]
     for j, why in fails:
         q = j.question
+        if split_of(q.set) == "heldout":
+            continue
         lines.append(f"- `{q.id}` ({q.set}) {q.question}")
         lines.append(f"  - {why}")
         lines.append(f"  - {_cited_line(j)}")

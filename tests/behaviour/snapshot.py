@@ -25,11 +25,11 @@ TOP_K = 5
 def questions() -> list[tuple[str, str]]:
     """(set/id, question) for every line of the shipped question sets, in a stable order."""
     out = []
-    for path in sorted(QUESTIONS.glob("*.jsonl")):
+    for path in sorted(QUESTIONS.glob("*/*.jsonl")):
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 q = json.loads(line)
-                out.append((f"{path.stem}/{q['id']}", q["question"]))
+                out.append((f"{path.parent.name}/{path.stem}/{q['id']}", q["question"]))
     return out
 
 

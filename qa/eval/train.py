@@ -1,0 +1,288 @@
+"""`qa train`: learn the ranking policy's three models on the dev question sets.
+
+For every dev question, its candidates are described exactly as at query time (qa.ask.ranking)
+and labelled from the question's evidence: a sentence is right when it overlaps an evidence
+occurrence, a passage when it holds the evidence, the top passage "answers" when the question
+is answerable and it holds the evidence. Three logistic regressions (scikit-learn, features
+standardised, the regularisation chosen by cross-validation grouped by question) are learned in
+turn, since each model's output is a feature of the next, and written to weights.json with what
+they were trained on. The same dev files and index give the same file, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES
+from qa.ask.query import Query
+from qa.ask.ranking import ANSWER_FEATURES, LinearModel, Ranker, Weights, shipped_weights
+from qa.ask.service import QAService
+from qa.eval.questions import (
+    SPLITS,
+    EvidenceFinder,
+    Question,
+    corpus_texts,
+    holds_evidence,
+    load_question_sets,
+    shipped_question_files,
+)
+from qa.settings import Settings
+
+# Regularisation strengths tried by cross-validation (inverse: smaller is simpler).
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+FOLDS = 5
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class Example:
+    """One dev question, read and embedded once."""
+
+    question: Question
+    query: Query
+    qvec: np.ndarray
+
+
+def dev_files(settings: Settings) -> list[Path]:
+    """The shipped dev sets (never heldout: it is scored, not learned from)."""
+    return [p for p in shipped_question_files() if p.parent.name == SPLITS[0]]
+
+
+def train(
+    settings: Settings,
+    files: Sequence[Path] | None = None,
+    service: QAService | None = None,
+    say: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
+    """Learn the three models on `files` (the dev sets) and return the weights' JSON form."""
+    files = list(files) if files is not None else dev_files(settings)
+    finder = EvidenceFinder(corpus_texts(settings.seeds_dir))
+    sets = load_question_sets(files, finder.documents)
+    questions = [q for s in sets for q in s.questions]
+    service = service or QAService(settings)
+    base = Ranker(service.index(), shipped_weights())
+    queries = [base.parse_query(q.question) for q in questions]
+    vectors = service.embedder.encode([q.embed for q in queries])
+    examples = [Example(q, qu, v) for q, qu, v in zip(questions, queries, vectors, strict=True)]
+    say(f"{len(examples)} dev questions from {', '.join(str(p) for p in files)}")
+
+    x, y, g = _sentence_data(base, examples, finder)
+    sentence, s_cv = _fit_ranking(x, y, g, SENTENCE_FEATURES)
+    say(f"sentence model: {len(y)} sentences, {int(y.sum())} right, C={s_cv['C']}")
+    ranker = Ranker(base.build, _with(base.weights, sentence=sentence))
+    x, y, g = _passage_data(ranker, examples, finder)
+    passage, p_cv = _fit_ranking(x, y, g, PASSAGE_FEATURES)
+    say(f"passage model: {len(y)} candidates, {int(y.sum())} right, C={p_cv['C']}")
+    ranker = Ranker(base.build, _with(ranker.weights, passage=passage))
+    x, y, answerable = _answer_data(ranker, examples, finder)
+    g = np.arange(len(y))
+    answer, a_cv = _fit(x, y, g, ANSWER_FEATURES)
+    threshold = _threshold(a_cv["held_out_probability"], y, answerable)
+    say(f"answerability model: {len(y)} questions, threshold {threshold}")
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+    return {
+        "source": f"qa train on {len(examples)} dev questions ({digest})",
+        "trained_on": [str(p) for p in files],
+        "build": base.build.build_id,
+        "threshold": threshold,
+        "sentence": _model_json(sentence, s_cv),
+        "passage": _model_json(passage, p_cv),
+        "answerable": _model_json(answer, a_cv),
+    }
+
+
+def write_weights(weights: dict[str, Any], path: Path) -> None:
+    """Write the weights file (stable key order and rounding: the same input, the same bytes)."""
+    path.write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
+
+
+def _with(w: Weights, **models: LinearModel) -> Weights:
+    return Weights(
+        models.get("sentence", w.sentence),
+        models.get("passage", w.passage),
+        w.answerable,
+        w.threshold,
+        "training",
+    )
+
+
+def _sentence_data(
+    ranker: Ranker, examples: Sequence[Example], finder: EvidenceFinder
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every candidate sentence of every answerable question, labelled by the evidence."""
+    xs, ys, gs = [], [], []
+    passages = ranker.build.passages
+    for n, ex in enumerate(examples):
+        if not ex.question.answerable:
+            continue
+        scored = ranker.score(ex.query, ex.qvec)
+        if scored is None:
+            continue
+        s, _ = scored
+        labels = []
+        for r in s.rows.tolist():
+            p = passages[r]
+            spans = [sp for ev in ex.question.evidence for sp in finder.occurrences(p.doc_id, ev)]
+            labels += [any(a < e and s0 < b for s0, e in spans) for a, b in p.sentences]
+        xs.append(s.sentence_features)
+        ys.append(np.array(labels, dtype=float))
+        gs.append(np.full(len(labels), n))
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
+
+
+def _passage_data(
+    ranker: Ranker, examples: Sequence[Example], finder: EvidenceFinder
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every candidate passage of every answerable question, labelled by the evidence."""
+    xs, ys, gs = [], [], []
+    for n, ex in enumerate(examples):
+        if not ex.question.answerable:
+            continue
+        scored = ranker.score(ex.query, ex.qvec)
+        if scored is None:
+            continue
+        s, _ = scored
+        labels = [
+            holds_evidence(_texts(ranker, r, finder), ex.question.evidence) for r in s.rows.tolist()
+        ]
+        xs.append(s.passage_features)
+        ys.append(np.array(labels, dtype=float))
+        gs.append(np.full(len(labels), n))
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
+
+
+def _answer_data(
+    ranker: Ranker, examples: Sequence[Example], finder: EvidenceFinder
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each question's top passage, labelled: does it answer the question?"""
+    xs, ys, answerable = [], [], []
+    for ex in examples:
+        candidates = ranker.retrieve(ex.query, ex.qvec, TOP_K)
+        xs.append(ranker.answer_features(ex.query, candidates))
+        right = bool(candidates) and ex.question.answerable
+        right = right and holds_evidence(
+            _texts(ranker, candidates[0].row, finder), ex.question.evidence
+        )
+        ys.append(float(right))
+        answerable.append(ex.question.answerable)
+    return np.vstack(xs), np.array(ys), np.array(answerable, dtype=bool)
+
+
+def _texts(ranker: Ranker, row: int, finder: EvidenceFinder) -> tuple[str, ...]:
+    """A passage's text and the text at each location it was merged from."""
+    p = ranker.build.passages[row]
+    return (p.text, *(finder.documents[loc.doc_id][loc.start : loc.end] for loc in p.also_at))
+
+
+def _fit(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, names: tuple[str, ...]
+) -> tuple[LinearModel, dict[str, Any]]:
+    """A standardised logistic regression with C chosen by grouped cross-validation (log loss),
+    folded back into one weight per raw feature; and the cross-validation's figures."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import GroupKFold
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    folds = list(GroupKFold(n_splits=min(FOLDS, len(set(groups.tolist())))).split(z, y, groups))
+    losses: dict[float, float] = {}
+    held = {}
+    for c in C_GRID:
+        pred = np.zeros(len(y))
+        for train_i, test_i in folds:
+            m = LogisticRegression(C=c, max_iter=2000).fit(z[train_i], y[train_i])
+            pred[test_i] = m.predict_proba(z[test_i])[:, 1]
+        losses[c] = log_loss(y, pred, labels=[0.0, 1.0])
+        held[c] = pred
+    best = min(C_GRID, key=lambda c: (round(losses[c], 6), c))
+    m = LogisticRegression(C=best, max_iter=2000).fit(z, y)
+    coef = m.coef_[0] / scale
+    intercept = float(m.intercept_[0] - np.sum(m.coef_[0] * mean / scale))
+    model = LinearModel(names, np.round(coef, 6), round(intercept, 6))
+    return model, {
+        "C": best,
+        "log_loss": round(losses[best], 4),
+        "held_out_probability": held[best],
+    }
+
+
+def _fit_ranking(
+    x: np.ndarray, y: np.ndarray, groups: np.ndarray, names: tuple[str, ...]
+) -> tuple[LinearModel, dict[str, Any]]:
+    """A ranking model learned from pairs (pairwise logistic regression): within a question,
+    each right item against each wrong one, so it learns what puts the right one first rather
+    than how rare right items are. C is chosen by grouped cross-validation on hit@1."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold
+
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    z = (x - mean) / scale
+    qs = np.unique(groups)
+    folds = list(GroupKFold(n_splits=min(FOLDS, len(qs))).split(qs, groups=qs))
+    hits: dict[float, float] = {}
+    for c in C_GRID:
+        right = 0
+        for train_q, test_q in folds:
+            w = _pairwise(z, y, groups, set(qs[train_q].tolist()), c)
+            right += _hits_at_1(z @ w, y, groups, set(qs[test_q].tolist()))
+        hits[c] = right / len(qs)
+    best = max(C_GRID, key=lambda c: (round(hits[c], 6), -c))
+    w = _pairwise(z, y, groups, set(qs.tolist()), best)
+    model = LinearModel(names, np.round(w / scale, 6), 0.0)
+    return model, {"C": best, "log_loss": round(hits[best], 4)}
+
+
+def _pairwise(z: np.ndarray, y: np.ndarray, groups: np.ndarray, keep: set[int], c: float):  # type: ignore[no-untyped-def]
+    from sklearn.linear_model import LogisticRegression
+
+    diffs = []
+    for g in sorted(keep):
+        idx = np.flatnonzero(groups == g)
+        pos, neg = idx[y[idx] > 0], idx[y[idx] == 0]
+        if len(pos) and len(neg):
+            diffs.append((z[pos][:, None, :] - z[neg][None, :, :]).reshape(-1, z.shape[1]))
+    d = np.vstack(diffs)
+    xd = np.vstack([d, -d])
+    yd = np.concatenate([np.ones(len(d)), np.zeros(len(d))])
+    m = LogisticRegression(C=c, fit_intercept=False, max_iter=2000).fit(xd, yd)
+    return m.coef_[0]
+
+
+def _hits_at_1(scores: np.ndarray, y: np.ndarray, groups: np.ndarray, keep: set[int]) -> int:
+    right = 0
+    for g in keep:
+        idx = np.flatnonzero(groups == g)
+        right += int(y[idx[np.argmax(scores[idx])]] > 0)
+    return right
+
+
+def _threshold(p: np.ndarray, right: np.ndarray, answerable: np.ndarray) -> float:
+    """The answerable probability that, on held-out predictions, best separates answers that
+    are right (answer them) from questions the corpus does not answer (refuse them)."""
+    best, best_value = 0.5, -1.0
+    for t in np.round(np.arange(0.05, 0.96, 0.01), 2):
+        answered = p >= t
+        value = float(np.sum(answered & (right > 0)) + np.sum(~answered & ~answerable))
+        if value > best_value:
+            best, best_value = float(t), value
+    return best
+
+
+def _model_json(model: LinearModel, cv: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "features": list(model.features),
+        "coef": [float(c) for c in model.coef],
+        "intercept": model.intercept,
+        "C": cv["C"],
+        "cv_log_loss": cv["log_loss"],
+    }
