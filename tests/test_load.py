@@ -34,7 +34,7 @@ pytestmark = pytest.mark.slow
 
 QUESTIONS = [
     json.loads(line)["question"]
-    for line in (PROJECT_ROOT / "tests" / "questions" / "handwritten.jsonl")
+    for line in (PROJECT_ROOT / "tests" / "questions" / "dev" / "handwritten.jsonl")
     .read_text(encoding="utf-8")
     .splitlines()
     if line.strip()

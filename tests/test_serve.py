@@ -31,7 +31,7 @@ SEEDS = PROJECT_ROOT / "seeds"
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 QUESTIONS = [
     json.loads(line)["question"]
-    for line in (PROJECT_ROOT / "tests" / "questions" / "handwritten.jsonl")
+    for line in (PROJECT_ROOT / "tests" / "questions" / "dev" / "handwritten.jsonl")
     .read_text()
     .splitlines()
     if line.strip()
