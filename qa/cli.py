@@ -112,11 +112,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
+    """A conversation: each question is asked after the earlier ones (`/new` starts over)."""
+    from qa.ask.followup import MAX_TURNS, Turn
     from qa.ask.render import answer_to_text
     from qa.errors import QuestionError
 
     service.ready()
-    print("Ask a question about the corpus (empty line or Ctrl-D to quit).")
+    print(
+        "Ask a question about the corpus; follow-up questions may refer to earlier ones.\n"
+        "/new starts a new conversation; an empty line or Ctrl-D quits."
+    )
+    history: list[Turn] = []
     while True:
         try:
             q = input("? ")
@@ -125,10 +131,18 @@ def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
             return 0
         if not q.strip():
             return 0
+        if q.strip().lower() in ("/new", "/reset", "/clear"):
+            history = []
+            print("(new conversation)")
+            continue
         try:
-            sys.stdout.write(answer_to_text(service.ask(q, top_k), color=color) + "\n")
+            answer = service.ask(q, top_k, history[-MAX_TURNS:])
         except QuestionError as exc:
             print(f"qa: {exc}", file=sys.stderr)
+            continue
+        sys.stdout.write(answer_to_text(answer, color=color) + "\n")
+        cited = tuple((c.doc_id, c.start, c.end) for c in answer.citations)
+        history.append(Turn(q, answer.answer, cited))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

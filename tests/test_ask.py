@@ -112,7 +112,17 @@ def test_off_topic_questions_are_declared_unanswerable(service: QAService, quest
 
 def test_answer_object_matches_the_contract(service: QAService) -> None:
     d = service.ask("Where did Rubio and Lavrov meet?").to_dict()
-    assert set(d) == {"question", "answerable", "answer", "citations", "timing_ms", "build"}
+    assert set(d) == {
+        "question",
+        "searched",
+        "answerable",
+        "answer",
+        "short_answer",
+        "citations",
+        "timing_ms",
+        "build",
+    }
+    assert set(d["short_answer"]) == {"text", "doc_id", "start", "end"}
     c = d["citations"][0]
     assert set(c) == {
         "n",
@@ -127,6 +137,7 @@ def test_answer_object_matches_the_contract(service: QAService) -> None:
         "score",
         "doc_sha256",
         "also_at",
+        "used",
     }
     assert set(d["timing_ms"]) == {"embed", "retrieve", "total"}
     json.dumps(d)

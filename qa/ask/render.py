@@ -1,4 +1,5 @@
-"""Answer -> text for the terminal: the answer with [n] markers, then the numbered citations."""
+"""Answer -> text for the terminal: what was searched (when a follow-up was resolved), the short
+answer in bold, the answer with [n] markers, then the numbered citations."""
 
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ def marked_passage(c: Citation, color: bool) -> str:
 def answer_to_text(answer: Answer, color: bool = False, width: int = 100) -> str:
     """A readable rendering of an answer and its sources."""
     lines = []
+    if answer.searched and " ".join(answer.searched.split()) != " ".join(answer.question.split()):
+        lines += [textwrap.fill(f"Searched for: {answer.searched}", width), ""]
     if answer.answerable:
+        if answer.short_answer is not None:
+            short = answer.short_answer.text
+            lines += [f"{_BOLD}{short}{_RESET}" if color else f"**{short}**", ""]
         lines.append(textwrap.fill(answer.answer, width))
         heading = "Sources"
     else:

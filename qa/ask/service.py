@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.ask.answering import Answer, Citation, compose, renumber
+from qa.ask.answering import Answer, Citation, anchored_short_answer, compose, renumber
+from qa.ask.followup import Turn, check_history, resolve
 from qa.ask.query import Query, check_question
 from qa.ask.ranking import LexicalHits, Ranker
 from qa.corpus import Document
@@ -163,10 +164,18 @@ class QAService:
             "model": build.model,
         }
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
-        """Answer `question` with up to `top_k` verified citations."""
+    def ask(
+        self, question: str, top_k: int | None = None, history: list[Turn] | None = None
+    ) -> Answer:
+        """Answer `question` with up to `top_k` verified citations.
+
+        `history`: the earlier turns of the conversation, oldest first (Turns, or dicts as the
+        API sends them); a follow-up is searched as the standalone query they resolve it to
+        (qa.ask.followup), shown as the answer's `searched`.
+        """
         t0 = time.perf_counter()
-        q, k = check_question(question, self.settings.top_k if top_k is None else top_k)
+        typed, k = check_question(question, self.settings.top_k if top_k is None else top_k)
+        q = resolve(typed, check_history(history)).text
         live = self._serving()  # one build for the whole question
         t1 = time.perf_counter()
         query = live.ranker.parse_query(q)
@@ -181,11 +190,12 @@ class QAService:
         t2 = time.perf_counter()
         candidates = live.ranker.retrieve(query, qvec, k, lexical)
         ranked = live.ranker.decide(query, candidates, self.settings.min_score)
-        answer = compose(q, ranked, live.build)
+        answer = compose(question, ranked, live.build, searched=q)
         docs = live.build.documents
         keep = [c for c in answer.citations if self._checker.verify(c, docs[c.doc_id].path)]
         if len(keep) != len(answer.citations):
             answer = renumber(answer, keep, live.build)
+        answer = anchored_short_answer(answer)
         t3 = time.perf_counter()
         return replace(
             answer,

@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from qa.ask.shortanswer import factoid_kind
 from qa.eval.questions import EvidenceFinder, Question, holds_evidence
 from qa.text import Span, fold
 
@@ -46,6 +47,8 @@ class Outcome:
     answer: str
     cited: tuple[Cited, ...]
     support: float = 0.0
+    short_answer: str | None = None
+    searched: str = ""  # the standalone query the pipeline searched ("" when as asked)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,11 @@ class Judged:
     answer_f1: float
     # How many of the pipeline's units hold the evidence: the ideal ranking for ndcg.
     relevant: int
+    # Factoid questions only (else None): the short answer's exact match and token F1.
+    short_em: float | None = None
+    short_f1: float | None = None
+    # Answerable questions only (else None): the answer text itself holds the evidence.
+    answer_has_evidence: bool | None = None
 
     @property
     def rank(self) -> int | None:
@@ -91,7 +99,27 @@ def judge(
         f1 = token_f1(strip_markers(outcome.answer), q.answer)
     # ndcg's ideal ranking holds at least the supporting units cited (`relevant` is 0 when the
     # caller did not count the pipeline's units).
-    return Judged(q, outcome, ms, supporting, sentence_hit, f1, max(relevant, sum(supporting)))
+    short_em = short_f1 = None
+    has_evidence = None
+    if q.answer is not None:
+        text = strip_markers(outcome.answer) if outcome.answerable else ""
+        has_evidence = holds_evidence([text], q.evidence) if text else False
+        if factoid_kind(outcome.searched or q.question) is not None:
+            got = outcome.short_answer if outcome.answerable else None
+            short_f1 = token_f1(got, q.answer) if got else 0.0
+            short_em = float(bool(got) and _squad_tokens(got) == _squad_tokens(q.answer))
+    return Judged(
+        q,
+        outcome,
+        ms,
+        supporting,
+        sentence_hit,
+        f1,
+        max(relevant, sum(supporting)),
+        short_em,
+        short_f1,
+        has_evidence,
+    )
 
 
 # --- the answer's token F1 ------------------------------------------------------------------

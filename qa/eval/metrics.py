@@ -106,6 +106,30 @@ def compute_metrics(judged: Sequence[Judged]) -> dict[str, float | None]:
     return {k: (round(v, 4) if v is not None else None) for k, v in values.items()}
 
 
+# Turn kinds that stand alone; every other kind leans on the conversation.
+STANDALONE = frozenset({"standalone", "switch", "first"})
+
+
+def answer_figures(judged: Sequence[Judged]) -> dict[str, Any]:
+    """Short-answer exact match and token F1 on factoid questions (a missing short answer
+    scores 0), and how often the answer text itself holds the evidence (answerable ones)."""
+    factoid = [j for j in judged if j.short_f1 is not None]
+    given = [j for j in factoid if j.outcome.short_answer]
+    with_evidence = [j for j in judged if j.answer_has_evidence is not None]
+
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 4) if values else None
+
+    return {
+        "factoid": len(factoid),
+        "short_answer_em": mean([j.short_em or 0.0 for j in factoid]),
+        "short_answer_f1": mean([j.short_f1 or 0.0 for j in factoid]),
+        "short_answer_given": mean([1.0 if j.outcome.short_answer else 0.0 for j in factoid]),
+        "short_answer_f1_when_given": mean([j.short_f1 or 0.0 for j in given]),
+        "answer_has_evidence": mean([1.0 if j.answer_has_evidence else 0.0 for j in with_evidence]),
+    }
+
+
 # --- the calibration sweep ------------------------------------------------------------------
 
 
@@ -233,12 +257,21 @@ class Evaluation:
     # (set, id) -> rank of the evidence among DEEP_K citations, for the questions whose top_k
     # citations miss it (None: not there either).
     deep_ranks: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    # The conversation sets among `sets`, and each of their turns' kind ((set, id) -> kind).
+    conversation_sets: list[str] = field(default_factory=list)
+    turn_kinds: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def metrics(self, judged: Sequence[Judged] | None = None) -> dict[str, Any]:
-        """{"metrics": overall, "sets": {name: metrics}} of the system or the given list."""
+        """{"metrics": overall, "sets": {name: metrics}} of the system or the given list.
+
+        Overall and per split, single questions only when there are any (conversation turns
+        have their own figures, `conversations()`), so accepted metrics stay comparable.
+        """
         judged = self.system if judged is None else judged
+        single = [j for j in judged if j.question.set not in self.conversation_sets]
+        pool = single or list(judged)
         out: dict[str, Any] = {
-            "metrics": compute_metrics(judged),
+            "metrics": compute_metrics(pool),
             "sets": {
                 s: compute_metrics([j for j in judged if j.question.set == s]) for s in self.sets
             },
@@ -247,9 +280,47 @@ class Evaluation:
         splits = sorted({sp for s in self.sets if (sp := split_of(s))})
         if splits:
             out["splits"] = {
-                sp: compute_metrics([j for j in judged if split_of(j.question.set) == sp])
+                sp: compute_metrics([j for j in pool if split_of(j.question.set) == sp])
                 for sp in splits
             }
+        return out
+
+    def answers(self) -> dict[str, Any]:
+        """Short-answer and answer-text figures, overall, per set and per split."""
+        groups: dict[str, list[Judged]] = {"overall": list(self.system)}
+        for s in self.sets:
+            groups[s] = [j for j in self.system if j.question.set == s]
+        for sp in sorted({sp for s in self.sets if (sp := split_of(s))}):
+            groups[sp] = [j for j in self.system if split_of(j.question.set) == sp]
+        return {name: answer_figures(js) for name, js in groups.items()}
+
+    def conversations(self) -> dict[str, Any] | None:
+        """Conversation turns: the same metrics over all turns, over follow-up turns and over
+        each kind of turn, per split and overall; None when no conversation set ran."""
+        if not self.conversation_sets:
+            return None
+        turns = [j for j in self.system if j.question.set in self.conversation_sets]
+
+        def kind(j: Judged) -> str:
+            return self.turn_kinds.get((j.question.set, j.question.id), "later")
+
+        def block(js: list[Judged]) -> dict[str, Any]:
+            followups = [j for j in js if kind(j) not in STANDALONE]
+            return {
+                "turns": len(js),
+                "metrics": compute_metrics(js),
+                "followup": compute_metrics(followups),
+                "kinds": {
+                    k: {**compute_metrics(g), "turns": len(g)}
+                    for k in sorted({kind(j) for j in js})
+                    if (g := [j for j in js if kind(j) == k])
+                },
+                "answers": answer_figures(js),
+            }
+
+        out: dict[str, Any] = {"overall": block(turns)}
+        for sp in sorted({sp for s in self.conversation_sets if (sp := split_of(s))}):
+            out[sp] = block([j for j in turns if split_of(j.question.set) == sp])
         return out
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -284,6 +355,10 @@ class Evaluation:
             for j, why in self.failures()
             if split_of(j.question.set) != "heldout"  # counted in the metrics, never read
         ]
+        out["answers"] = self.answers()
+        conversations = self.conversations()
+        if conversations is not None:
+            out["conversations"] = conversations
         out["top_k"] = self.top_k
         out["min_score"] = self.min_score
         if self.calibration is not None:

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from qa.ask.followup import Turn
 from qa.ask.service import QAService
 from qa.chunking import Location
 from qa.eval.judging import Cited, Outcome
@@ -33,8 +34,8 @@ class Pipeline(Protocol):
         """The texts of every retrievable unit (a unit's merged duplicates in one tuple)."""
         ...
 
-    def ask(self, question: str, top_k: int) -> Outcome:
-        """Answer one question with up to `top_k` citations."""
+    def ask(self, question: str, top_k: int, history: Sequence[Turn] = ()) -> Outcome:
+        """Answer one question with up to `top_k` citations (after the earlier turns)."""
         ...
 
 
@@ -66,9 +67,9 @@ class ServicePipeline:
             *(source_text(self.service, loc.doc_id, loc.start, loc.end) for loc in also_at),
         )
 
-    def ask(self, question: str, top_k: int) -> Outcome:
+    def ask(self, question: str, top_k: int, history: Sequence[Turn] = ()) -> Outcome:
         """One `QAService.ask`, seen as an Outcome."""
-        answer = self.service.ask(question, top_k)
+        answer = self.service.ask(question, top_k, list(history))
         cited = tuple(
             Cited(
                 doc_id=c.doc_id,
@@ -80,7 +81,10 @@ class ServicePipeline:
             )
             for c in answer.citations
         )
-        return Outcome(answer.answerable, answer.answer, cited, answer.support)
+        short = answer.short_answer.text if answer.short_answer else None
+        return Outcome(
+            answer.answerable, answer.answer, cited, answer.support, short, answer.searched
+        )
 
 
 # --- the tutorial baseline ------------------------------------------------------------------
@@ -118,8 +122,8 @@ class TutorialPipeline:
         """Every window's text."""
         return [(text,) for *_, text in self.chunks]
 
-    def ask(self, question: str, top_k: int) -> Outcome:
-        """The top windows; the first one is the answer."""
+    def ask(self, question: str, top_k: int, history: Sequence[Turn] = ()) -> Outcome:
+        """The top windows; the first one is the answer (the conversation is not read)."""
         qvec = self.embedder.encode([question])[0]
         sims = self.vectors @ qvec
         # Stable, so equal scores keep corpus order and reruns cite the same windows.

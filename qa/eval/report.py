@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.eval.judging import Judged
-from qa.eval.metrics import METRICS, Evaluation
+from qa.eval.metrics import METRICS, STANDALONE, Evaluation
 from qa.eval.questions import split_of
 
 RATE_METRICS = tuple(m for m in METRICS if not m.endswith("_ms"))
@@ -101,6 +101,47 @@ def calibration_section(ev: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def answers_section(ev: Evaluation) -> str:
+    """Short answers on factoid questions and evidence in the answer text, per group."""
+    figures = ev.answers()
+    keys = ("factoid", "short_answer_em", "short_answer_f1", "short_answer_given",
+            "short_answer_f1_when_given", "answer_has_evidence")  # fmt: skip
+    lines = [
+        "## Answers: short answers (factoid questions) and evidence in the answer text",
+        "",
+        "| group | " + " | ".join(keys) + " |",
+        "|---|" + "---:|" * len(keys),
+    ]
+    for name, values in figures.items():
+        cells = [str(values[k]) if k == "factoid" else _fmt(k, values[k]) for k in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def conversations_section(ev: Evaluation) -> str:
+    """Conversation turns: all, follow-ups, and each kind, per split."""
+    conv = ev.conversations()
+    if not conv:
+        return ""
+    shown = ("hit@1", "hit@5", "mrr", "sentence@1", "no_answer_precision", "no_answer_recall")
+    lines = [
+        "## Conversations (every turn asked after the earlier ones, with the system's answers)",
+        "",
+        "| split | turns | group | " + " | ".join(shown) + " |",
+        "|---|---:|---|" + "---:|" * len(shown),
+    ]
+    for split, block in conv.items():
+        rows = [("all turns", block["turns"], block["metrics"])]
+        n_follow = sum(v["turns"] for k, v in block["kinds"].items() if k not in STANDALONE)
+        rows.append(("follow-ups", n_follow, block["followup"]))
+        rows += [(f"kind {k}", v["turns"], v) for k, v in block["kinds"].items()]
+        for label, n, m in rows:
+            lines.append(
+                f"| {split} | {n} | {label} | " + " | ".join(_fmt(k, m[k]) for k in shown) + " |"
+            )
+    return "\n".join(lines)
+
+
 def markdown(ev: Evaluation) -> str:
     """The whole report."""
     counts = ev.counts()
@@ -121,7 +162,11 @@ def markdown(ev: Evaluation) -> str:
     if gate is not None:
         verdict = "pass" if not gate["regressions"] else "FAIL: " + "; ".join(gate["regressions"])
         head += ["", f"Regression gate against {gate['accepted']}: {verdict}."]
-    parts = ["\n".join(head), failures_section(ev)]
+    parts = ["\n".join(head), answers_section(ev)]
+    conversations = conversations_section(ev)
+    if conversations:
+        parts.append(conversations)
+    parts.append(failures_section(ev))
     if ev.calibration is not None:
         parts.append(calibration_section(ev))
     return "\n\n".join(parts) + "\n"

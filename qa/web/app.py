@@ -144,7 +144,7 @@ def _api(app: Flask, svc: QAService, store: FeedbackStore, openapi: dict[str, An
     def ask() -> Response:
         body = read_json(schema.ask_validator)
         try:
-            answer = svc.ask(body["question"], body.get("top_k"))
+            answer = svc.ask(body["question"], body.get("top_k"), body.get("history"))
         except QuestionError as exc:
             raise ApiError(422, "invalid_request", str(exc)) from None
         return jsonify(answer.to_dict())

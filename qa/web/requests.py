@@ -53,12 +53,21 @@ def read_json(validator: Draft202012Validator) -> dict[str, Any]:
     errors = sorted(validator.iter_errors(body), key=_error_rank)
     if errors:
         raise ApiError(422, "invalid_request", _describe(errors[0], validator.schema))
-    for name, value in body.items():
-        if isinstance(value, str) and _SURROGATE.search(value):
-            raise ApiError(422, "invalid_request", f"{name} contains an unpaired surrogate")
-        if isinstance(value, float):  # 5.0 is an integer to JSON Schema; Python wants 5
-            body[name] = int(value)
-    return body
+    return {name: _plain(value, name) for name, value in body.items()}
+
+
+def _plain(value: Any, where: str) -> Any:
+    """`value` with integral floats as ints (5.0 is an integer to JSON Schema; Python wants 5),
+    nested lists and objects alike; an ApiError for a string with an unpaired surrogate."""
+    if isinstance(value, str) and _SURROGATE.search(value):
+        raise ApiError(422, "invalid_request", f"{where} contains an unpaired surrogate")
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        return {k: _plain(v, f"{where}.{k}") for k, v in value.items()}
+    return value
 
 
 def _read_body() -> bytes:
@@ -93,6 +102,18 @@ def _describe(err: Any, root: dict[str, Any]) -> str:
         return err.message
     name = str(err.path[0])
     rule = props.get(name, {}).get("description", "valid")
+    if len(err.path) > 1:  # inside a list or object: "history[2].citations[0].start"
+        name += "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in list(err.path)[1:])
+        rule = err.schema.get("description", rule) if isinstance(err.schema, dict) else rule
+        if err.validator == "required":
+            missing = [f for f in err.validator_value if f not in err.instance]
+            return f"{name} is missing the field {missing[0]!r}; {name} must be {rule}"
+        if err.validator == "additionalProperties":
+            allowed = err.schema.get("properties", {})
+            extra = sorted(set(err.instance) - set(allowed))
+            return f"{name} has an unknown field {extra[0]!r}; allowed: {', '.join(allowed)}"
+    if err.validator == "maxItems" and isinstance(err.instance, list):
+        return f"{name} must be {rule} (got {len(err.instance)})"
     value = err.instance
     if err.validator == "maxLength" and isinstance(value, str):
         got = f"got {len(value)} characters"

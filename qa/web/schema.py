@@ -11,6 +11,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from qa.ask.followup import MAX_ANSWER_CHARS, MAX_TURN_CITATIONS, MAX_TURNS
 from qa.ask.query import MAX_QUESTION_CHARS, MAX_TOP_K
 from qa.corpus import Document
 
@@ -30,10 +31,53 @@ QUESTION = {
     "description": f"a string of 1 to {MAX_QUESTION_CHARS} characters, not only white space",
 }
 
+CITED_SPAN = {
+    "type": "object",
+    "properties": {
+        "doc_id": {"type": "string", "minLength": 1, "maxLength": 200, "description": "a string"},
+        "start": {**_OFFSET, "description": "an integer >= 0"},
+        "end": {**_OFFSET, "description": "an integer >= 0"},
+    },
+    "required": ["doc_id", "start", "end"],
+    "additionalProperties": False,
+    "description": "an object {doc_id: string, start: integer >= 0, end: integer >= 0}",
+}
+
+TURN = {
+    "type": "object",
+    "properties": {
+        "question": QUESTION,
+        "answer": {
+            "type": "string",
+            "maxLength": MAX_ANSWER_CHARS,
+            "description": f"a string of at most {MAX_ANSWER_CHARS} characters",
+        },
+        "citations": {
+            "type": "array",
+            "items": CITED_SPAN,
+            "maxItems": MAX_TURN_CITATIONS,
+            "description": f"a list of at most {MAX_TURN_CITATIONS} {{doc_id, start, end}} objects",
+        },
+    },
+    "required": ["question"],
+    "additionalProperties": False,
+    "description": "an object {question: string, answer?: string, citations?: "
+    "[{doc_id, start, end}]}",
+}
+
+HISTORY = {
+    "type": "array",
+    "items": TURN,
+    "maxItems": MAX_TURNS,
+    "description": f"a list of at most {MAX_TURNS} earlier turns, oldest first, each "
+    "{question, answer?, citations?}",
+}
+
 ASK_REQUEST: dict[str, Any] = {
     "type": "object",
     "properties": {
         "question": QUESTION,
+        "history": HISTORY,
         "top_k": {
             "type": "integer",
             "minimum": 1,
@@ -44,7 +88,19 @@ ASK_REQUEST: dict[str, Any] = {
     },
     "required": ["question"],
     "additionalProperties": False,
-    "examples": [{"question": "Where did Rubio meet Lavrov?", "top_k": 5}],
+    "examples": [
+        {"question": "Where did Rubio meet Lavrov?", "top_k": 5},
+        {
+            "question": "What did Trump think about it?",
+            "history": [
+                {
+                    "question": "Where did Rubio meet Lavrov?",
+                    "answer": "... met with ... Lavrov in Malaysia. [1]",
+                    "citations": [{"doc_id": "000_ab687fec20728463", "start": 1890, "end": 2508}],
+                }
+            ],
+        },
+    ],
 }
 
 FEEDBACK_REQUEST: dict[str, Any] = {
@@ -87,6 +143,7 @@ CITATION = {
         "score": {"type": "number", "minimum": 0, "maximum": 1},
         "doc_sha256": {"type": "string"},
         "also_at": {"type": "array", "items": LOCATION},
+        "used": {"type": "boolean", "description": "whether the answer text cites it"},
     },
     "required": [
         "n",
@@ -101,21 +158,55 @@ CITATION = {
         "score",
         "doc_sha256",
         "also_at",
+        "used",
     ],
     "additionalProperties": False,
+}
+
+SHORT_ANSWER = {
+    "type": ["object", "null"],
+    "properties": {
+        "text": {"type": "string", "description": "exactly the document's text[start:end]"},
+        "doc_id": {"type": "string"},
+        "start": _OFFSET,
+        "end": _OFFSET,
+    },
+    "required": ["text", "doc_id", "start", "end"],
+    "additionalProperties": False,
+    "description": "the exact span answering a factoid question (who, when, where, how many, "
+    "which X), inside a highlight of the first citation; null when there is none",
 }
 
 ANSWER = {
     "type": "object",
     "properties": {
         "question": {"type": "string"},
+        "searched": {
+            "type": "string",
+            "description": "the standalone query searched: the question itself, or a follow-up "
+            "resolved with the conversation",
+        },
         "answerable": {"type": "boolean"},
-        "answer": {"type": "string", "description": "corpus sentences, each followed by [n]"},
+        "answer": {
+            "type": "string",
+            "description": "up to three corpus sentences, each followed by the [n] of every "
+            "citation it stands in",
+        },
+        "short_answer": SHORT_ANSWER,
         "citations": {"type": "array", "items": CITATION},
         "timing_ms": {"type": "object", "additionalProperties": {"type": "number"}},
         "build": {"type": "string"},
     },
-    "required": ["question", "answerable", "answer", "citations", "timing_ms", "build"],
+    "required": [
+        "question",
+        "searched",
+        "answerable",
+        "answer",
+        "short_answer",
+        "citations",
+        "timing_ms",
+        "build",
+    ],
     "additionalProperties": False,
 }
 

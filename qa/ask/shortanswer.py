@@ -1,0 +1,292 @@
+"""The short answer of a factoid question: an exact span inside an answering sentence.
+
+Who, when, where, how many / how much / how long, which X: the form of the question says what
+kind of span answers it, and the span is looked for only inside the highlighted sentences of the
+first citation, where the ranking found the answer. Rules read English, never this corpus:
+
+- when: a date, a month (with its day and year), a year;
+- how many / how much / how long: a number phrase (with its scale and unit);
+- where: a capitalised place after in / at / to / from / near;
+- who: a capitalised name sequence (titles and nationality words before it dropped) the
+  question does not hold;
+- which X / what X: a capitalised name near X in the sentence (a place for "which country").
+
+Several candidates: the one nearest to the question's own words in the sentence. None: no short
+answer (null), never a guess from elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.ask.followup import key_words
+from qa.ask.query import asks_for_author
+from qa.text import Span
+
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan\\.|Feb\\.|Aug\\.|Sept?\\.|Oct\\.|Nov\\.|Dec\\."
+)
+_DAY = r"\d{1,2}(?:st|nd|rd|th)?"
+_YEAR = r"(?:1[89]\d\d|20\d\d)"
+_DATE = re.compile(
+    rf"\b(?:(?:early|mid|late)[- ])?(?:{_MONTHS})(?:\s+{_DAY}\b)?(?:,?\s+{_YEAR}\b)?"
+    rf"|\b{_DAY}\s+(?:{_MONTHS})(?:,?\s+{_YEAR}\b)?"
+    rf"|\b(?:(?:early|mid|late)[- ])?{_YEAR}s?\b"
+)
+_SCALE = r"(?:million|billion|trillion|thousand|hundred)"
+_UNIT = r"(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries)"
+_WORD_NUMBER = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|sixty|seventy|eighty|ninety|a\s+hundred|a\s+dozen|dozens|hundreds|thousands|"
+    r"millions|billions|several|a\s+few|half)"
+)
+_NUMBER = re.compile(
+    rf"(?:[$€£]\s?)?\b\d[\d,.]*(?:\s*(?:%|percent|per\s+cent))?(?:\s+{_SCALE})?(?:\s+{_UNIT})?"
+    rf"|\b{_WORD_NUMBER}(?:\s+{_SCALE})?(?:\s+{_UNIT})?\b",
+    re.IGNORECASE,
+)
+_YEAR_ONLY = re.compile(rf"^{_YEAR}s?$")
+_CAP = r"(?:[A-Z][a-z'’\-]+|[A-Z]{2,6}s?|(?:[A-Z]\.){2,4}|[A-Z]\.)"
+_NAME = re.compile(rf"\b{_CAP}(?:\s+(?:(?:of|the|de|al|bin|von|van)\s+)?{_CAP})*")
+_PLACE = re.compile(rf"\b(?:in|at|to|from|near)\s+(?:the\s+)?({_CAP}(?:\s+(?:of\s+)?{_CAP})*)")
+# Words that stand before a name without being part of it (general English titles).
+_TITLES = frozenset(
+    """
+    president vice secretary minister foreign prime state defense defence general lt gen chancellor
+    senator sen rep representative ambassador envoy special spokesperson spokesman spokeswoman
+    leader chief deputy director governor mayor king queen prince princess pope adviser advisor
+    national security counselor premier commander admiral colonel captain dr mr mrs ms prof
+    professor former treasury attorney speaker house senate majority minority official officials
+    head chair chairman chairwoman ceo founder top senior assistant acting interim us u.s. uk
+    """.split()
+)
+_OPENING = frozenset(
+    """
+    the a an in on at by for from with about as after before during since until while
+    according however meanwhile although though despite following but and or so yet this that
+    these those it its their there he she his her they we i what which who when where why how
+    if also then still moreover furthermore additionally indeed instead today yesterday
+    monday tuesday wednesday thursday friday saturday sunday
+    january february march april may june july august september october november december
+    """.split()
+)
+NEAR_CHARS = 40  # "which X": how far from X the name may stand
+_PLACE_NOUNS = frozenset("country city capital place nation town venue region state".split())
+_ASKS = [
+    (
+        "when",
+        re.compile(
+            r"^\s*(?:when\b|since\s+when\b|"
+            r"(?:in |since |on |by )?what\s+(?:year|month|date|day)\b)",
+            re.I,
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            r"^\s*(?:how\s+(?:many|much|long|old)\b|what\s+(?:number|percentage|share)\b)", re.I
+        ),
+    ),
+    ("where", re.compile(r"^\s*where\b", re.I)),
+    ("who", re.compile(r"^\s*(?:who|whom)\b(?!\s+(?:else)\b)", re.I)),
+    (
+        "which",
+        re.compile(r"^\s*(?:(?:in|to|from|with|at|of|on|by)\s+)?which\s+([a-z]{3,})\b", re.I),
+    ),
+    ("place", re.compile(r"^\s*(?:(?:in|to|from|with|at|of|on|by)\s+)?what\s+([a-z]{3,})\b", re.I)),
+]
+_NOT_NOUNS = frozenset(
+    "is are was were do does did has have had can could will would should may might must "
+    "about kind sort type".split()
+)
+
+
+@dataclass(frozen=True)
+class ShortAnswer:
+    """The exact span that answers a factoid question: raw[start:end] == text."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON contract's short_answer object."""
+        return {"text": self.text, "doc_id": self.doc_id, "start": self.start, "end": self.end}
+
+
+def factoid_kind(question: str) -> tuple[str, str] | None:
+    """("when" | "number" | "where" | "who" | "which", the noun X of "which X") or None."""
+    q = question.strip()
+    # A follow-up like "And when was that?" asks the same as "When was that?".
+    q = re.sub(r"^\s*(?:and|but|so)\s+", "", q, flags=re.IGNORECASE)
+    for kind, pattern in _ASKS:
+        m = pattern.match(q)
+        if not m:
+            continue
+        if kind not in ("which", "place"):
+            return kind, ""
+        noun = m.group(1).lower()
+        if noun.rstrip("s") in _PLACE_NOUNS or noun[:-2] + "y" in _PLACE_NOUNS:
+            return "where", noun  # "which country", "what city"
+        if kind == "place" or noun in _NOT_NOUNS or noun in _OPENING:
+            return None  # "what X" is rarely answered by a name
+        return "which", noun
+    return None
+
+
+def _question_words(question: str) -> set[str]:
+    return {w.lower().strip(".'’") for w in re.findall(r"[\w'’.-]+", question)}
+
+
+def _clean_name(raw: str, a: int, b: int, question_words: set[str]) -> Span | None:
+    """The name inside raw[a:b] without leading titles and openers; None when nothing is left
+    or the question already holds it."""
+    toks = [(m.start() + a, m.end() + a, m.group(0)) for m in re.finditer(r"\S+", raw[a:b])]
+    while toks:
+        w = toks[0][2].lower()
+        nationality = (
+            re.search(r"(?:ian|an|ese|ish|ch|i)$", w)
+            and len(toks) > 1
+            and (
+                toks[1][2].lower() in _TITLES
+                or re.search(r"(?:ian|an|ese|ish)$", toks[1][2].lower())
+            )
+        )
+        if w in _OPENING or w in _TITLES or w in ("of", "and", "the") or nationality:
+            toks = toks[1:]
+        else:
+            break
+    # "Trade Secretary Ben Okonkwo": whatever precedes the last title word is the title too.
+    last_title = max((i for i, t in enumerate(toks[:-1]) if t[2].lower() in _TITLES), default=-1)
+    toks = toks[last_title + 1 :]
+    while toks and toks[-1][2].lower() in ("of", "and", "the", "de", "al", "bin", "von", "van"):
+        toks = toks[:-1]
+    if not toks:
+        return None
+    s, e = toks[0][0], toks[-1][1]
+    text = raw[s:e]
+    if text.endswith(("'s", "’s")):
+        e -= 2
+        text = raw[s:e]
+    if not text or any(t.lower().strip(".") in question_words for t in text.split()):
+        return None
+    if text.lower() in _OPENING or text.lower() in _TITLES:
+        return None
+    return s, e
+
+
+def _names(raw: str, a: int, b: int, question_words: set[str]) -> list[Span]:
+    out = []
+    for m in _NAME.finditer(raw, a, b):
+        span = _clean_name(raw, m.start(), m.end(), question_words)
+        if span is not None:
+            out.append(span)
+    return out
+
+
+def _anchors(raw: str, a: int, b: int, question: str) -> list[int]:
+    """Where the question's own content words stand in raw[a:b] (their start offsets)."""
+    out = []
+    for w in key_words(question):
+        stem = re.escape(w[: max(4, len(w) - 2)])
+        out += [m.start() for m in re.finditer(rf"\b{stem}", raw[a:b], re.IGNORECASE)]
+    return [a + i for i in out]
+
+
+def _gap(span: Span, x: int) -> int:
+    return min(abs(span[0] - x), abs(span[1] - x))
+
+
+def _nearest(spans: Sequence[Span], anchors: Sequence[int]) -> Span | None:
+    if not spans:
+        return None
+    if not anchors:
+        return spans[0]
+
+    def distance(s: Span) -> int:
+        return min(_gap(s, x) for x in anchors)
+
+    return min(spans, key=lambda s: (distance(s), s[0]))
+
+
+def find_short(question: str, raw: str, spans: Sequence[Span]) -> Span | None:
+    """The exact span of `raw` inside `spans` (the highlighted sentences) that answers the
+    factoid `question`, or None."""
+    form = factoid_kind(question)
+    if form is None or not spans:
+        return None
+    kind, noun = form
+    # X itself may be part of the name ("Which organization" -> "... Treaty Organization").
+    qwords = _question_words(question) - {noun, noun + "s"}
+    qlow = question.lower()
+    candidates: list[Span] = []
+    anchors: list[int] = []
+    x_at: list[int] = []
+    author = asks_for_author(question)
+    for a, b in spans:
+        anchors += _anchors(raw, a, b, question)
+        if kind == "when":
+            for m in _DATE.finditer(raw, a, b):
+                t = m.group(0)
+                if t.lower() in qlow or (t.startswith("May") and not re.match(r"May\s+\d", t)):
+                    continue  # "may" is a verb unless a day or a year follows
+                candidates.append((m.start(), m.end()))
+        elif kind == "number":
+            years_ok = "old" in qlow or "long" in qlow
+            for m in _NUMBER.finditer(raw, a, b):
+                t = m.group(0).strip().rstrip(".,")
+                if not t or (_YEAR_ONLY.match(t) and not years_ok) or t.lower() in qlow:
+                    continue
+                candidates.append((m.start(), m.start() + len(t)))
+        elif kind == "where":
+            for m in _PLACE.finditer(raw, a, b):
+                span = _clean_name(raw, m.start(1), m.end(1), qwords)
+                if span and not re.fullmatch(_MONTHS, raw[span[0] : span[1]]):
+                    candidates.append(span)
+            if not candidates and noun:
+                candidates += _names(raw, a, b, qwords)
+        elif kind == "who":
+            found = _names(raw, a, b, qwords)
+            multi = [s for s in found if " " in raw[s[0] : s[1]]]
+            candidates += multi or found
+        else:  # which X: a name near X (no X in the sentence: no certain answer)
+            near = [m.start() for m in re.finditer(rf"\b{re.escape(noun[:5])}", raw[a:b], re.I)]
+            x_at += [a + i for i in near]
+            candidates += _names(raw, a, b, qwords)
+    if kind == "which":
+        candidates = [c for c in candidates if any(_gap(c, x) <= NEAR_CHARS for x in x_at)]
+        anchors = x_at
+    if kind == "who" and author:
+        # "Who wrote ...": the name a byline gives.
+        byline = [c for c in candidates if re.search(r"\b[Bb]y\s+$", raw[max(0, c[0] - 4) : c[0]])]
+        candidates = byline or candidates
+    best = _nearest(candidates, anchors)
+    if best is None:
+        return None
+    s, e = best
+    while e > s and raw[e - 1] in ".,;:":
+        e -= 1
+    return (s, e) if e > s else None
+
+
+def short_answer(question: str, doc_id: str, raw: str, spans: Sequence[Span]) -> ShortAnswer | None:
+    """The verified short answer of `question` in the highlighted `spans` of `raw`, or None."""
+    found = find_short(question, raw, spans)
+    if found is None:
+        return None
+    s, e = found
+    if not any(a <= s and e <= b for a, b in spans):
+        return None
+    return ShortAnswer(raw[s:e], doc_id, s, e)
+
+
+def first_new_name(text: str, question: str) -> str | None:
+    """The first name in `text` the question does not hold (whom a "who" answer names)."""
+    found = _names(text, 0, len(text), _question_words(question))
+    multi = [s for s in found if " " in text[s[0] : s[1]]]
+    pick = (multi or found)[:1]
+    return text[pick[0][0] : pick[0][1]] if pick else None

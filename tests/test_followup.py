@@ -1,0 +1,149 @@
+"""Follow-up questions: which depend on the conversation, and what each is searched as.
+
+Made-up sentences only: the rules read the form of English questions, not the corpus.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.ask.followup import Turn, check_history, dependence, key_words, names, resolve
+from qa.errors import QuestionError
+
+MEETING = Turn(
+    "Where did Alvarez and Okonkwo meet?",
+    "Foreign Minister Lena Alvarez met Trade Secretary Ben Okonkwo in Lisbon. [1]",
+    (("doc_a", 10, 200),),
+)
+WHO = Turn(
+    "Who is the chair of the Harbour Commission?",
+    "Mara Feldt has chaired the Harbour Commission since 2019. [1]",
+    (("doc_b", 0, 90),),
+)
+PLAN = Turn("What did Norland say about the water plan?", "Norland backed it. [1]")
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What did she say about it?", "reference"),
+        ("Why did they leave?", "reference"),
+        ("Was this announced before?", "reference"),
+        ("Did the same happen in the north?", "reference"),
+        ("What did the latter promise?", "reference"),
+        ("Who wrote that piece?", "reference"),
+        ("What happened there?", "reference"),
+        ("Who said that?", "reference"),
+        ("And Vellmark?", "ellipsis"),
+        ("What about the OECD?", "ellipsis"),
+        ("How so?", "ellipsis"),
+        ("Since when?", "ellipsis"),
+        ("Why not?", "ellipsis"),
+        ("But what did the council decide?", "opener"),
+        ("So what changed afterwards?", "opener"),
+        ("Casualties?", "short"),
+        ("Any details?", "short"),
+    ],
+)
+def test_dependent_questions_are_recognised(question: str, kind: str) -> None:
+    assert dependence(question) == kind
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who is Feldt?",
+        "What is the OECD?",
+        "What did Norland say about its water plan?",  # bound by the name before it
+        "What did Alvarez say about her plans?",
+        "Are there tariffs on steel?",  # existential "there"
+        "Did the minister say that the port would close?",  # "that" as a conjunction
+        "What happened this year in Lisbon?",  # a time, not a reference
+        "Which country hosted the summit in 2019?",
+    ],
+)
+def test_standalone_questions_are_searched_as_typed(question: str) -> None:
+    assert dependence(question) is None
+    r = resolve(question, [MEETING, WHO])
+    assert r.kind == "standalone" and r.text == question and not r.followup
+
+
+def test_a_pronoun_carries_the_last_turns_names_and_words() -> None:
+    r = resolve("What did the president think about it?", [MEETING])
+    assert r.followup and r.text.startswith("What did the president think about it? (")
+    assert "Alvarez" in r.text and "Okonkwo" in r.text and "meet" in r.text
+    assert r.docs == ("doc_a",)
+
+
+def test_there_carries_what_the_where_answer_found() -> None:
+    assert "Lisbon" in resolve("What happened there?", [MEETING]).text
+    assert "Lisbon" not in resolve("What did the president think about it?", [MEETING]).text
+
+
+def test_he_and_she_become_the_one_person_a_who_answer_names() -> None:
+    r = resolve("Where did she study?", [WHO])
+    assert r.text.startswith("Where did Mara Feldt study?")
+    r = resolve("What did her deputy announce?", [WHO])
+    assert r.text.startswith("What did Mara Feldt's deputy announce?")
+
+
+def test_the_latter_and_the_former_become_the_names_of_the_last_question() -> None:
+    assert resolve("What did the latter say?", [MEETING]).text.startswith("What did Okonkwo say?")
+    assert resolve("What did the former say?", [MEETING]).text.startswith("What did Alvarez say?")
+
+
+def test_an_elliptical_name_takes_the_place_of_the_first_name() -> None:
+    assert resolve("And Vellmark?", [PLAN]).text == "What did Vellmark say about the water plan?"
+    r = resolve("What about the OECD?", [PLAN])
+    assert r.text == "What did the OECD say about the water plan?"
+    # A phrase that names nothing is searched with the last question's focus.
+    r = resolve("And the costs?", [PLAN])
+    assert r.text.startswith("And the costs? (") and "Norland" in r.text
+
+
+def test_bare_question_words_carry_the_focus() -> None:
+    for q in ("How so?", "Since when?", "Why?"):
+        r = resolve(q, [PLAN])
+        assert r.kind == "ellipsis" and "Norland" in r.text and "water" in r.text
+
+
+def test_a_change_of_topic_is_not_dragged_back() -> None:
+    r = resolve("When did the Dunmore bridge open?", [MEETING, PLAN])
+    assert r.text == "When did the Dunmore bridge open?"
+
+
+def test_resolution_follows_the_conversation_turn_by_turn() -> None:
+    # The second turn leaned on the first; the third leans on the second's resolved reading.
+    history = [PLAN, Turn("And Vellmark?", "Vellmark opposed it. [1]")]
+    r = resolve("Why?", history)
+    assert "Vellmark" in r.text and "water" in r.text
+
+
+def test_no_history_means_no_follow_up() -> None:
+    assert resolve("What did she say?", []).text == "What did she say?"
+
+
+def test_names_and_key_words() -> None:
+    assert names("Did Lena Alvarez meet the Secretary of State of Norland?") == [
+        "Lena Alvarez",
+        "Secretary of State of Norland",
+    ]
+    assert names("What did the EU and U.N. say?") == ["EU", "U.N."]
+    assert names("Where is it?") == []
+    assert key_words("What did the council decide about the harbour tariffs?") == [
+        "council",
+        "decide",
+        "harbour",
+        "tariffs",
+    ]
+
+
+def test_history_is_checked() -> None:
+    turns = check_history([{"question": "a?", "answer": "b", "citations": []}])
+    assert turns == (Turn("a?", "b", ()),)
+    with pytest.raises(QuestionError, match="limit is 10"):
+        check_history([{"question": "a"}] * 11)
+    with pytest.raises(QuestionError, match="history\\[0\\]"):
+        check_history([{"question": 3}])
+    with pytest.raises(QuestionError, match="citations"):
+        check_history([{"question": "a", "citations": [{"doc_id": "d", "start": "1", "end": 2}]}])
