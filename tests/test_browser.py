@@ -279,3 +279,70 @@ def server_index(server: QAServe) -> Path:
     """The index folder `server` was started on."""
     args = server.proc.args
     return Path(args[args.index("--index") + 1])
+
+
+def test_a_follow_up_is_asked_with_the_conversation(server: QAServe, browser) -> None:  # type: ignore[no-untyped-def]
+    """The page sends the visible conversation as history, shows what a follow-up searched
+    for, the short answer in bold first, and the used sources before the folded rest."""
+    import json
+
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    expect.set_options(timeout=TIMEOUT_MS)
+    problems = _watch(page)
+    sent: list[dict] = []
+    page.on(
+        "request",
+        lambda r: (
+            sent.append(json.loads(r.post_data or "{}")) if r.url.endswith("/api/ask") else None
+        ),
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        page.goto(server.url + "/")
+        page.fill("#question", "Where did Rubio and Lavrov meet?")
+        page.keyboard.press("Enter")
+        first = page.locator(".msg-answer").nth(0)
+        expect(first.locator(".short-answer strong")).to_have_text("Malaysia")
+        expect(first.locator(".searched")).to_have_count(0)  # searched as typed
+        # The used sources come first; the others are folded under "more passages".
+        expect(first.locator(".sources > .citation-list .citation").first).to_be_visible()
+        more = first.locator(".more-passages")
+        if more.count():
+            expect(more.locator("summary")).to_contain_text("more passages")
+            expect(more.locator(".citation").first).to_be_hidden()
+
+        page.fill("#question", "What did Trump think about it?")
+        page.keyboard.press("Enter")
+        second = page.locator(".msg-answer").nth(1)
+        expect(second.locator(".searched")).to_contain_text("Searched for: What did Trump")
+        expect(second.locator(".searched")).to_contain_text("Lavrov")
+        expect(second.locator(".answer-text")).to_contain_text("disappointment and frustration")
+        assert "history" not in sent[0]
+        history = sent[1]["history"]
+        assert [t["question"] for t in history] == ["Where did Rubio and Lavrov meet?"]
+        assert "Malaysia" in history[0]["answer"]
+        assert history[0]["citations"] and set(history[0]["citations"][0]) == {
+            "doc_id",
+            "start",
+            "end",
+        }
+        second.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "browser-follow-up.png"))
+
+        # A cleared conversation starts over: no history is sent.
+        page.locator("#clear").click()
+        page.fill("#question", "What did Trump think about it?")
+        page.keyboard.press("Enter")
+        expect(page.locator(".msg-answer")).to_have_count(1)
+        assert "history" not in sent[-1]
+        expect(page.locator(".msg-answer .searched")).to_have_count(0)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "browser-follow-up-failure.png"), full_page=True)
+        raise
+    finally:
+        context.close()
+    assert problems == [], problems

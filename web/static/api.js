@@ -127,7 +127,16 @@ function readCitation(c) {
     score: c.score,
     doc_sha256: c.doc_sha256,
     also_at: alsoAt,
+    // Answers saved before `used` existed: every citation counts as used.
+    used: typeof c.used === 'boolean' ? c.used : true,
   };
+}
+
+/** The short answer {text, doc_id, start, end}, or null (absent, null or malformed). */
+function readShortAnswer(s) {
+  if (!isObject(s) || !isString(s.text) || s.text === '' || !isString(s.doc_id)) return null;
+  if (!isOffset(s.start) || !isOffset(s.end) || s.end < s.start) return null;
+  return { text: s.text, doc_id: s.doc_id, start: s.start, end: s.end };
 }
 
 /**
@@ -150,8 +159,10 @@ export function readAnswer(body) {
   for (const [k, v] of Object.entries(body.timing_ms)) if (isNumber(v)) timing[k] = v;
   return {
     question: body.question,
+    searched: isString(body.searched) ? body.searched : body.question,
     answerable: body.answerable,
     answer: body.answer,
+    short_answer: readShortAnswer(body.short_answer),
     citations,
     timing_ms: timing,
     build: body.build,
@@ -186,9 +197,14 @@ function readDocument(body) {
  * Endpoints
  * ------------------------------------------------------------------ */
 
-/** POST /api/ask: { ok: true, answer } or a failure. */
-export async function ask(question, topK, controller) {
-  const result = await request('/api/ask', { question, top_k: topK }, { controller });
+/**
+ * POST /api/ask: { ok: true, answer } or a failure. `history`: the earlier turns, oldest first,
+ * each { question, answer, citations: [{ doc_id, start, end }] } (see conversation.history).
+ */
+export async function ask(question, topK, controller, history) {
+  const body = { question, top_k: topK };
+  if (history && history.length) body.history = history;
+  const result = await request('/api/ask', body, { controller });
   if (!result.ok) return result;
   const answer = readAnswer(result.data);
   return answer ? { ok: true, answer } : failure(result.status, 'bad_response', UNREADABLE);

@@ -84,6 +84,7 @@ export async function ask(rawQuestion) {
     return;
   }
   showHint(null);
+  const history = conversation.history(); // the turns before this question
   const qNode = appendMessage({ id: conversation.nextId(), role: 'question', text: question });
   els.question.value = '';
   updateComposer();
@@ -95,7 +96,7 @@ export async function ask(rawQuestion) {
   setPending(true);
   els.scroller.scrollTo({ top: els.scroller.scrollHeight, behavior: scrollBehavior() });
 
-  const result = await api.ask(question, TOP_K, controller);
+  const result = await api.ask(question, TOP_K, controller, history);
   if (!pending || pending.controller !== controller) return; // the conversation was cleared
   bubble.remove();
   pending = null;

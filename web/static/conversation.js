@@ -145,3 +145,35 @@ export function findHighlights(docId, start, end) {
   }
   return [];
 }
+
+/* ------------------------------------------------------------------ *
+ * The conversation as the API's history
+ * ------------------------------------------------------------------ */
+
+export const MAX_HISTORY_TURNS = 10; // the API's limit (qa/ask/followup.py MAX_TURNS)
+const MAX_ANSWER_CHARS = 4000;
+const MAX_TURN_CITATIONS = 20;
+const MAX_HISTORY_BYTES = 12 * 1024; // the body limit is 16 KiB; leave room for the question
+
+/**
+ * The visible conversation's answered turns, oldest first, as `history` for POST /api/ask:
+ * the last MAX_HISTORY_TURNS, each { question, answer, citations: [{ doc_id, start, end }] },
+ * the oldest dropped until the whole fits well inside the request body limit.
+ */
+export function history() {
+  const turns = [];
+  for (const m of messages) {
+    if (m.role !== 'answer' || !m.question) continue;
+    turns.push({
+      question: m.question,
+      answer: m.data.answer.slice(0, MAX_ANSWER_CHARS),
+      citations: m.data.citations
+        .slice(0, MAX_TURN_CITATIONS)
+        .map((c) => ({ doc_id: c.doc_id, start: c.start, end: c.end })),
+    });
+  }
+  const out = turns.slice(-MAX_HISTORY_TURNS);
+  const size = () => new TextEncoder().encode(JSON.stringify(out)).length;
+  while (out.length && size() > MAX_HISTORY_BYTES) out.shift();
+  return out;
+}

@@ -53,6 +53,22 @@ function renderAnswer(msg, actions) {
     ])
   );
 
+  // A follow-up: say what was actually searched.
+  const oneLine = (t) => t.split(/\s+/).join(' ').trim();
+  if (data.searched && oneLine(data.searched) !== oneLine(msg.question || data.question)) {
+    bubble.append(
+      h('p', { class: 'searched' }, [
+        h('span', { class: 'searched-label', text: 'Searched for: ' }),
+        h('span', { class: 'searched-text', text: data.searched }),
+      ])
+    );
+  }
+  if (found && data.short_answer) {
+    bubble.append(
+      h('p', { class: 'short-answer' }, h('strong', { text: data.short_answer.text }))
+    );
+  }
+
   let answerText = data.answer.trim();
   if (!answerText) {
     answerText = found
@@ -83,8 +99,21 @@ function renderAnswer(msg, actions) {
 
   if (n) {
     const headingId = msg.id + '-sources';
+    // The sources the answer cites first; the rest folded under "more passages".
+    const used = found ? data.citations.filter((c) => c.used) : data.citations;
+    const shown = used.length ? used : data.citations;
+    const rest = data.citations.filter((c) => !shown.includes(c));
     const list = h('ol', { class: 'citation-list' });
-    data.citations.forEach((c) => list.append(h('li', null, renderCitation(msg, c, actions))));
+    shown.forEach((c) => list.append(h('li', null, renderCitation(msg, c, actions))));
+    let more = null;
+    if (rest.length) {
+      const restList = h('ol', { class: 'citation-list' });
+      rest.forEach((c) => restList.append(h('li', null, renderCitation(msg, c, actions))));
+      more = h('details', { class: 'more-passages' }, [
+        h('summary', { text: 'more passages (' + rest.length + ')' }),
+        restList,
+      ]);
+    }
     bubble.append(
       h('section', { class: 'sources', 'aria-labelledby': headingId }, [
         h('h2', {
@@ -93,6 +122,7 @@ function renderAnswer(msg, actions) {
           text: found ? 'Sources' : 'Closest passages (not sufficient to answer)',
         }),
         list,
+        more,
       ])
     );
   }
@@ -141,6 +171,8 @@ function citeRef(msg, c) {
 }
 
 function focusCard(card) {
+  const folded = card.closest('details');
+  if (folded) folded.open = true;
   card.scrollIntoView({ behavior: scrollBehavior(), block: 'center' });
   card.focus({ preventScroll: true });
   replayClass(card, 'flash');
@@ -351,7 +383,8 @@ export function pendingBubble() {
 /** An answer as plain text with its sources listed, for the clipboard. */
 export function answerPlainText(msg) {
   const d = msg.data;
-  const lines = [d.answer.trim()];
+  const lines = d.answerable && d.short_answer ? [d.short_answer.text, ''] : [];
+  lines.push(d.answer.trim());
   if (d.citations.length) {
     lines.push('', 'Sources:');
     for (const c of d.citations) {
