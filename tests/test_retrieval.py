@@ -245,3 +245,21 @@ def test_question_terms_of_corpus_sentences() -> None:
                 return_ids=False,
             )[0]
             assert lexical.query_terms(line) == [t for t in expected if t]
+
+
+def test_the_default_threshold_is_the_trained_one() -> None:
+    from qa.ask.ranking import shipped_weights
+    from qa.settings import Settings
+
+    assert Settings.from_env(env={}).min_score == shipped_weights().threshold
+
+
+def test_misspelt_words_are_corrected_against_the_corpus() -> None:
+    from qa.ask.spelling import Speller
+
+    sp = Speller(["Sanctions were imposed on Russia by the United States.", "Lavrov met Rubio."])
+    assert sp.correct("what sanctons hit russia") == "what sanctions hit russia"
+    assert sp.correct("Where did Lavrove go?") == "Where did Lavrov go?"
+    # Known words, short words and words with no close corpus word stay as typed.
+    assert sp.correct("Who won the FIFA World Cup?") == "Who won the FIFA World Cup?"
+    assert sp.correct("Rubio met") == "Rubio met"

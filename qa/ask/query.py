@@ -42,7 +42,7 @@ def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
     return q, top_k
 
 
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     """
     a an the of to in on at by for from with about as into over and or but not no is are was
     were be been being do does did has have had what which who whom whose when where why how
@@ -103,7 +103,7 @@ def answer_tokens(
 ) -> tuple[tuple[str, ...], ...]:
     """The content-word prefixes of each match of `pattern` in `text[start:end]`."""
     return tuple(
-        tuple(w[:6] for w in words(m.group(0)) if w not in _STOP)
+        tuple(w[:6] for w in words(m.group(0)) if w not in STOP_WORDS)
         for m in pattern.finditer(text, start, end)
     )
 
@@ -146,7 +146,7 @@ def join_initials(text: str) -> str:
 
 def content_terms(text: str) -> set[str]:
     """Stemmed content words of `text` (stop words dropped), for overlap scores."""
-    return set(_stem([w for w in words(join_initials(text)) if w not in _STOP and len(w) > 1]))
+    return set(_stem([w for w in words(join_initials(text)) if w not in STOP_WORDS and len(w) > 1]))
 
 
 def _stem(ws: list[str]) -> list[str]:

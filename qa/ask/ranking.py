@@ -24,6 +24,7 @@ import numpy as np
 from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES, CorpusFacts, QuestionFacts
 from qa.ask.query import Query
 from qa.ask.query import parse_query as read_question
+from qa.ask.spelling import Speller
 from qa.chunking import Passage
 from qa.index.loaded import LoadedBuild
 from qa.text import Span, continues_previous
@@ -157,11 +158,13 @@ class Ranker:
     def __init__(self, build: LoadedBuild, weights: Weights | None = None) -> None:
         self.build = build
         self.facts = CorpusFacts(build)
+        self.speller = Speller(d.raw for d in build.documents.values())
         self.weights = weights or shipped_weights()
 
     def parse_query(self, question: str) -> Query:
-        """Read a question against this build (its acronyms)."""
-        return read_question(question, self.facts.acronyms)
+        """Read a question against this build: its misspellings corrected against the corpus's
+        words, its acronyms spelled out as the corpus does."""
+        return read_question(self.speller.correct(question), self.facts.acronyms)
 
     def lexical_hits(self, query: Query) -> LexicalHits:
         """BM25 candidates for the query; needs no query vector, so it can run while one is made."""

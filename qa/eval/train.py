@@ -221,7 +221,6 @@ def _fit_ranking(
     """A ranking model learned from pairs (pairwise logistic regression): within a question,
     each right item against each wrong one, so it learns what puts the right one first rather
     than how rare right items are. C is chosen by grouped cross-validation on hit@1."""
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
     mean, scale = x.mean(axis=0), x.std(axis=0)

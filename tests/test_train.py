@@ -1,0 +1,31 @@
+"""`qa train`: the weights come from a command, deterministically, and the shipped file is one."""
+
+from __future__ import annotations
+
+import json
+
+from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES
+from qa.ask.ranking import ANSWER_FEATURES, Weights, shipped_weights, weights_path
+from qa.ask.service import QAService
+from qa.eval.train import train
+from tests.paths import QUESTIONS
+
+
+def test_training_is_deterministic_and_loads(service: QAService) -> None:
+    files = [QUESTIONS / "dev" / "handwritten.jsonl"]
+    first = train(service.settings, files, service=service)
+    second = train(service.settings, files, service=service)
+    assert json.dumps(first) == json.dumps(second)
+    w = Weights.from_dict(first)
+    assert w.sentence.features == SENTENCE_FEATURES and w.passage.features == PASSAGE_FEATURES
+    assert w.answerable.features == ANSWER_FEATURES and 0 < w.threshold < 1
+    # Right sentences are the similar ones; a lead-in or a header row is never the answer.
+    sentence = dict(zip(w.sentence.features, w.sentence.coef, strict=True))
+    assert sentence["similarity"] > 0 and sentence["muted"] < 0
+
+
+def test_the_shipped_weights_come_from_qa_train_on_dev() -> None:
+    data = json.loads(weights_path().read_text(encoding="utf-8"))
+    assert data["source"].startswith("qa train on") and data["trained_on"]
+    assert all("/dev/" in path for path in data["trained_on"])
+    assert shipped_weights().threshold == data["threshold"]
