@@ -358,3 +358,22 @@ def test_question_length_limit_is_the_services() -> None:
     from qa.ask.query import MAX_QUESTION_CHARS
 
     assert QUESTION_SCHEMA["properties"]["question"]["maxLength"] == MAX_QUESTION_CHARS
+
+
+def test_answerability_calibration_brier_and_reliability_bins() -> None:
+    from qa.eval.metrics import answerability_calibration
+
+    c = (cite("war", WAR_SENTENCE),)
+    js = [
+        judge(q("a"), Outcome(True, "", c, support=0.9), FINDER),  # top answers: 1
+        judge(q("b"), Outcome(True, "", c, support=0.7), FINDER),  # 1
+        judge(q("x", None), Outcome(True, "", c, support=0.2), FINDER),  # unanswerable: 0
+        judge(q("y", None), Outcome(False, "", c, support=0.05), FINDER),  # 0
+    ]
+    cal = answerability_calibration(js)
+    want = ((0.9 - 1) ** 2 + (0.7 - 1) ** 2 + 0.2**2 + 0.05**2) / 4
+    assert cal["brier"] == pytest.approx(want, abs=1e-4)
+    assert sum(b["questions"] for b in cal["bins"]) == 4
+    top = cal["bins"][-1]
+    assert (top["from"], top["observed"], top["predicted"]) == (0.9, 1.0, 0.9)
+    assert answerability_calibration([]) == {"brier": None, "bins": []}

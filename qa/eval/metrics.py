@@ -36,8 +36,10 @@ METRICS = (
     "p50_ms",
     "p95_ms",
 )
-# The calibration sweep over `Answer.support`.
-SWEEP = tuple(round(0.30 + i * 0.01, 2) for i in range(51))
+# The calibration sweep over `Answer.support` (the probability that the top passage answers).
+SWEEP = tuple(round(0.05 + i * 0.01, 2) for i in range(91))
+# Bins of the reliability diagram.
+RELIABILITY_BINS = 10
 # How deep a missed question is asked again to say where its evidence ranks (the service's max).
 DEEP_K = 20
 
@@ -104,6 +106,30 @@ def compute_metrics(judged: Sequence[Judged]) -> dict[str, float | None]:
         "p95_ms": percentile(ms, 95),
     }
     return {k: (round(v, 4) if v is not None else None) for k, v in values.items()}
+
+
+def answerability_calibration(judged: Sequence[Judged]) -> dict[str, Any]:
+    """How well `support`, the probability that the top passage answers the question, is
+    calibrated: the Brier score and a reliability diagram (per bin of predicted probability,
+    the share of questions whose top citation really answers them)."""
+    if not judged:
+        return {"brier": None, "bins": []}
+    p = np.array([j.outcome.support for j in judged], dtype=np.float64)
+    y = np.array([float(j.question.answerable and j.rank == 1) for j in judged])
+    edges = np.linspace(0.0, 1.0, RELIABILITY_BINS + 1)
+    which = np.clip(np.digitize(p, edges) - 1, 0, RELIABILITY_BINS - 1)
+    bins = [
+        {
+            "from": round(float(edges[b]), 2),
+            "to": round(float(edges[b + 1]), 2),
+            "questions": int(np.sum(which == b)),
+            "predicted": round(float(p[which == b].mean()), 4),
+            "observed": round(float(y[which == b].mean()), 4),
+        }
+        for b in range(RELIABILITY_BINS)
+        if np.any(which == b)
+    ]
+    return {"brier": round(float(np.mean((p - y) ** 2)), 4), "bins": bins}
 
 
 # Turn kinds that stand alone; every other kind leans on the conversation.
@@ -361,6 +387,7 @@ class Evaluation:
             out["conversations"] = conversations
         out["top_k"] = self.top_k
         out["min_score"] = self.min_score
+        out["answerability"] = answerability_calibration(self.system)
         if self.calibration is not None:
             out["calibration"] = self.calibration.to_dict()
         out.update(self.extra)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.eval.judging import Judged
-from qa.eval.metrics import METRICS, STANDALONE, Evaluation
+from qa.eval.metrics import METRICS, STANDALONE, Evaluation, answerability_calibration
 from qa.eval.questions import split_of
 
 RATE_METRICS = tuple(m for m in METRICS if not m.endswith("_ms"))
@@ -166,6 +166,7 @@ def markdown(ev: Evaluation) -> str:
     conversations = conversations_section(ev)
     if conversations:
         parts.append(conversations)
+    parts.append(reliability_section(ev))
     parts.append(failures_section(ev))
     if ev.calibration is not None:
         parts.append(calibration_section(ev))
@@ -209,11 +210,58 @@ def plot(ev: Evaluation, path: Path) -> None:
     plt.close(fig)
 
 
+def reliability_section(ev: Evaluation) -> str:
+    """The answerable probability's calibration: Brier score and the reliability table."""
+    cal = answerability_calibration(ev.system)
+    lines = [
+        "## Answerability calibration",
+        "",
+        f"Brier score {cal['brier']} (0 is perfect; always saying 0.5 scores 0.25). Per bin of the",
+        "predicted probability that the top citation answers, the share where it really does:",
+        "",
+        "| predicted | questions | mean predicted | observed |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {b['from']:.1f}–{b['to']:.1f} | {b['questions']} | {b['predicted']:.2f} | "
+        f"{b['observed']:.2f} |"
+        for b in cal["bins"]
+    ]
+    return "\n".join(lines)
+
+
+def plot_reliability(ev: Evaluation, path: Path) -> None:
+    """The reliability diagram: predicted answerable probability against the observed rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cal = answerability_calibration(ev.system)
+    fig, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
+    ax.plot([0, 1], [0, 1], color="#bbbbbb", linestyle="--", label="perfectly calibrated")
+    xs = [b["predicted"] for b in cal["bins"]]
+    ys = [b["observed"] for b in cal["bins"]]
+    ax.plot(xs, ys, marker="o", color="#1f6feb", label="qa")
+    for b in cal["bins"]:
+        ax.annotate(str(b["questions"]), (b["predicted"], b["observed"]), fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("predicted probability that the top citation answers")
+    ax.set_ylabel("observed share")
+    ax.set_title(f"reliability (Brier {cal['brier']})")
+    ax.legend(loc="upper left", fontsize=8)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_reports(ev: Evaluation, out_dir: Path) -> list[Path]:
-    """report.json, report.md and report.png in `out_dir` (created if needed)."""
+    """report.json, report.md, report.png and reliability.png in `out_dir` (created if needed)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / "report.json", out_dir / "report.md", out_dir / "report.png"]
+    names = ("report.json", "report.md", "report.png", "reliability.png")
+    paths = [out_dir / name for name in names]
     paths[0].write_text(json.dumps(ev.to_dict(), indent=1, ensure_ascii=False) + "\n", "utf-8")
     paths[1].write_text(markdown(ev), encoding="utf-8")
     plot(ev, paths[2])
+    plot_reliability(ev, paths[3])
     return paths
