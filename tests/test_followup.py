@@ -41,6 +41,7 @@ PLAN = Turn("What did Norland say about the water plan?", "Norland backed it. [1
         ("Why not?", "ellipsis"),
         ("But what did the council decide?", "opener"),
         ("So what changed afterwards?", "opener"),
+        ("And what else?", "ellipsis"),
         ("Casualties?", "short"),
         ("Any details?", "short"),
     ],
@@ -60,6 +61,8 @@ def test_dependent_questions_are_recognised(question: str, kind: str) -> None:
         "Did the minister say that the port would close?",  # "that" as a conjunction
         "What happened this year in Lisbon?",  # a time, not a reference
         "Which country hosted the summit in 2019?",
+        # An opener before a question with its own name and topic: a change of subject.
+        "And what did Feldt decide about the harbour tariffs?",
     ],
 )
 def test_standalone_questions_are_searched_as_typed(question: str) -> None:

@@ -163,7 +163,7 @@ _FUNCTION = frozenset(
     a an the of to in on at by for from with about as into over and or but not no nor so yet
     this that these those it its they them their there he she his her him we you i me my our your
     us be been being am any some many much more most other another such very also just only
-    than then too again else ever still even really all each every both either neither
+    than then too again else ever still even really all each every both either neither now
     say said says tell told think thought know knew mean means meant happen happened happens
     go goes went get got make made take took give gave come came see saw
     about after before during since until while because if
@@ -289,10 +289,14 @@ def dependence(question: str) -> str | None:
     kind = _pronoun_kind(q)
     if kind:
         return kind
-    if _OPENERS.match(q):
-        return "opener"
     content = key_words(q)
     named = names(q)
+    if _OPENERS.match(q):
+        # "And what did the council decide about the harbour tariffs?" says all it asks: the
+        # opener alone does not make a question with its own name and topic lean back.
+        if (named and content) or len(content) >= 3:
+            return None
+        return "opener"
     if not named and not content:
         return "short"
     if not named and len(content) == 1 and len(_lower_words(q)) <= 3 and not _DEFINITION.match(q):
