@@ -154,6 +154,7 @@ def markdown(ev: Evaluation) -> str:
         f"{counts['overall']['questions']} questions in {len(ev.sets)} set(s): {sets}. "
         f"top_k {ev.top_k}, min_score {ev.min_score:.2f}"
         + (f", build {ev.extra['build']}" if ev.extra.get("build") else "")
+        + (f", ranking weights: {ev.extra['weights']}" if ev.extra.get("weights") else "")
         + ".",
         "",
         metrics_table(ev),
