@@ -142,7 +142,8 @@ def test_sentence_features_equal_one_sentence_at_a_time(service: QAService, ques
     for i, row in enumerate(s.rows.tolist()):
         a, b = int(ends[i] - s.sentence_counts[i]), int(ends[i])
         want = _sentence_oracle(ranker, query, qvec, row)
-        np.testing.assert_allclose(s.sentence_features[a:b], np.array(want).reshape(-1, 9), atol=1e-5)
+        want_m = np.array(want).reshape(-1, len(SENTENCE_FEATURES))
+        np.testing.assert_allclose(s.sentence_features[a:b], want_m, atol=1e-5)
 
 
 def _passage_row(ranker: Ranker, question: str, service: QAService, pick) -> dict[str, float]:  # type: ignore[no-untyped-def]
