@@ -7,6 +7,7 @@ serving through every fault, and the next `qa index` must complete and publish.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import numpy as np
 import pytest
 
 from qa.ask.service import QAService
+from qa.filelock import locked
 from qa.index import builds
 from qa.index.build import build_index
 from qa.model import Embedder
@@ -81,6 +83,7 @@ class Kill:
     stage: str
     seconds: float
     build: str | None
+    event: str = ""
 
 
 def _stage(build_dir: Path | None) -> str:
@@ -146,35 +149,72 @@ def after_seconds(s: float) -> Callable[[Path | None, float], bool]:
     return lambda build_dir, elapsed: elapsed >= s
 
 
-def when_file(name: str) -> Callable[[Path | None, float], bool]:
-    return lambda build_dir, elapsed: build_dir is not None and (build_dir / name).exists()
-
-
-def embedding_for(s: float) -> Callable[[Path | None, float], bool]:
-    """`s` seconds into embedding (or as soon as it ends, if sooner)."""
-    seen: list[float] = []
-
-    def trigger(build_dir: Path | None, elapsed: float) -> bool:
-        if build_dir is None:
-            return False
-        if not seen:
-            seen.append(elapsed)
-        return elapsed - seen[0] >= s or (build_dir / "vectors.npy").exists()
-
-    return trigger
-
-
-KILL_POINTS: list[tuple[str, Callable[[Path | None, float], bool]]] = [
-    ("0.3 s after start", after_seconds(0.3)),
-    ("embedding begins", embedding_for(0.0)),
-    ("1 s into embedding", embedding_for(1.0)),
-    ("3 s into embedding", embedding_for(3.0)),
-    ("vectors.npy appears", when_file("vectors.npy")),
-    ("passages.jsonl appears", when_file("passages.jsonl")),
-    ("documents.json appears", when_file("documents.json")),
-    ("bm25/ appears", when_file("bm25")),
-    ("chroma/ appears", when_file("chroma")),
+# Kill points named by the events the indexer reports, never by the clock: `qa index` runs
+# with QA_TEST_PAUSE_AT="stage:n" (qa/index/build.py, `_pause_for_tests`), stops at its first
+# progress report of `stage` with done >= n, writes a marker file and waits there to be killed.
+# None: killed while it waits for the index lock, which the test holds (the "starting" stage).
+KILL_EVENTS: list[tuple[str, str | None, str]] = [  # (point, pause at, stage it dies in)
+    ("waiting for the index lock", None, "starting (imports, model, corpus)"),
+    ("embedding begins", "embedding:0", "embedding"),
+    ("after the first batch embedded", "embedding:1", "embedding"),
+    ("vectors, passages, documents written", "writing:1", "writing documents"),
+    ("BM25 written", "writing:2", "writing BM25"),
+    ("Chroma collection written, no manifest", "writing:3", "writing the Chroma collection"),
 ]
+
+
+def _opened(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (Linux /proc)."""
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def kill_at_event(args: list[str], index: Path, pause_at: str | None, marker: Path) -> Kill:
+    """Start `qa index ARGS`, wait for the event, freeze it (SIGSTOP) and SIGKILL it."""
+    root = builds.builds_dir(index)
+    before = {d.name for d in root.iterdir()} if root.is_dir() else set()
+    marker.unlink(missing_ok=True)
+    env = {**os.environ, "QA_TEST_PAUSE_AT": pause_at or "", "QA_TEST_PAUSE_FILE": str(marker)}
+    with contextlib.ExitStack() as held:
+        if pause_at is None:
+            held.enter_context(locked(index / ".lock"))  # the build waits for it, forever
+        t0 = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "qa", "index", "-q", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        try:
+            reached = (
+                (lambda: _opened(proc.pid, index / ".lock")) if pause_at is None else marker.exists
+            )
+            while not reached():
+                if proc.poll() is not None:
+                    err = proc.stderr.read() if proc.stderr else b""
+                    raise AssertionError(f"qa index ended before {pause_at}: {err!r}")
+                # Not a timing assumption: only a bound on a hung test.
+                assert time.monotonic() - t0 < 600, f"qa index never reached {pause_at}"
+                time.sleep(0.01)
+            proc.send_signal(signal.SIGSTOP)
+            new = [d for d in root.iterdir() if d.name not in before] if root.is_dir() else []
+            build_dir = new[0] if new else None
+            kill = Kill(
+                "", _stage(build_dir), round(time.monotonic() - t0, 2), build_dir and build_dir.name
+            )
+            kill.event = marker.read_text().strip() if pause_at else "opened index/.lock"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return kill
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture
@@ -206,20 +246,12 @@ def test_index_killed_at_any_point_leaves_the_previous_build_serving(
     running.ready()
     args = ["--seeds", str(s.seeds_dir), "--index", str(s.index_dir)]
     kills = []
-    for point, trigger in KILL_POINTS:
-        kill = kill_indexer(args, s.index_dir, trigger)
+    for point, pause_at, stage in KILL_EVENTS:
+        kill = kill_at_event(args, s.index_dir, pause_at, s.index_dir.parent / "paused")
         kill.point = point
         kills.append(kill)
-        assert kill.stage != "publishing", kill  # the kill landed before the build was complete
+        assert kill.stage == stage, kill  # where the event says, every time
         _assert_previous_serves(s, embedder, running, before)
-    # Every stage of a build was hit at least once.
-    assert {k.stage for k in kills} >= {
-        "starting (imports, model, corpus)",
-        "embedding",
-        "writing vectors",
-        "writing BM25",
-        "writing the Chroma collection",
-    }, kills
 
     # The next `qa index` completes, publishes, and clears the half-written folders.
     done = qa("index", "--json", "-q", *args)
@@ -336,6 +368,14 @@ REEMBED = {
     "manifest names another model",
     "build of a 768-d model",
 }
+# What a web client reads (the start of it) where it is not "the serving build is damaged".
+WEB_KIND = {
+    "no index at all": "the index is unavailable: no index has been built yet",
+    "CURRENT missing": "the index is unavailable: no index has been built yet",
+    "CURRENT garbage": "the index is unavailable: CURRENT does not name a build",
+    "Chroma folder missing": "the index is unavailable: its vector store cannot be opened",
+    "Chroma database overwritten": "the index is unavailable: its vector store cannot be opened",
+}
 CLI_REPAIR = {"CURRENT missing", "manifest names another model", "Chroma folder missing"}
 
 
@@ -360,14 +400,18 @@ def test_damaged_index_is_one_sentence_then_repaired(
     assert asked.returncode == 3, (asked.returncode, asked.stderr)
     message = one_sentence(asked.stderr)
     assert reason in message and "qa index" in message, message
-    # The web app: /api/health says 503 with the same sentence; /api/ask too.
+    # The web app: /api/health says 503 with the kind of problem (the details, which name
+    # server paths, stay in the server log); /api/ask says the same.
     client = create_app(s, QAService(s, embedder)).test_client()
     health = client.get("/api/health")
     assert health.status_code == 503
     assert health.json["status"] == "unavailable"
-    assert health.json["error"] == {"code": "index_unavailable", "message": message}
+    said = health.json["error"]["message"]
+    assert health.json["error"]["code"] == "index_unavailable"
+    assert "qa index" in said and str(tmp_path) not in said and said != message
+    assert said.startswith(WEB_KIND.get(damage, "the serving build is damaged or unusable")), said
     ask = client.post("/api/ask", json={"question": QUESTION})
-    assert ask.status_code == 503 and ask.json["error"]["message"] == message
+    assert ask.status_code == 503 and ask.json["error"]["message"] == said
 
     # `qa index` repairs by building anew; the same running app recovers without a restart.
     if damage in CLI_REPAIR:
