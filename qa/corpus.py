@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ class FileReport:
     tokens: int = 0
     embedded: int = 0
     seconds: float = 0.0
+
 
 _BYLINE = re.compile(r"By\s+[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,4}")
 _LIST_MARK = re.compile(r"(?:[-*•–]|\d{1,3}[.)])\s+")
@@ -106,8 +108,6 @@ class Document:
         return self.raw[span.start : span.end]
 
 
-
-
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of `data`."""
     return hashlib.sha256(data).hexdigest()
@@ -139,7 +139,8 @@ def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
     """Parse every corpus file; unusable ones are reported as skipped or failed, not raised.
 
     The one reader of the corpus folder: the index, the FAQ set and the evaluation all see the
-    same files (regular `.txt` files, symlinks only inside the folder, at most MAX_FILE_BYTES).
+    same files (regular `.txt` files with a UTF-8 name and one link, symlinks only inside the
+    folder, at most MAX_FILE_BYTES, one file per document id).
     """
     if not seeds_dir.is_dir():
         raise IndexUnavailable(f"the corpus folder {seeds_dir} does not exist")
@@ -150,8 +151,11 @@ def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
         if path.name.startswith(".") or path.is_dir():
             continue
         t0 = time.perf_counter()
-        report = FileReport(path.name, "skipped")
+        report = FileReport(_shown_name(path.name), "skipped")
         reports.append(report)
+        if report.name != path.name:  # undecodable bytes, kept by Python as lone surrogates
+            report.reason = "file name is not valid UTF-8 (rename it)"
+            continue
         if path.suffix.lower() != ".txt":
             report.reason = "not a .txt file"
             continue
@@ -165,6 +169,13 @@ def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
             continue
         if not target.is_file():  # a FIFO or a device would block the read forever
             report.reason = "not a regular file"
+            continue
+        links = target.stat().st_nlink
+        if links > 1:  # its other name may be anywhere, outside the folder too: like a symlink
+            report.reason = (
+                f"hard link ({links} names for one file; it may live outside the corpus "
+                "folder): copy the file in instead"
+            )
             continue
         try:
             size = path.stat().st_size
@@ -187,7 +198,39 @@ def read_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
         report.status = "indexed"
         report.seconds = time.perf_counter() - t0
         docs.append(doc)
-    return docs, reports
+    return _refuse_id_clashes(docs, reports)
+
+
+def _shown_name(name: str) -> str:
+    """A file name as text: undecodable bytes shown as \\xNN escapes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name
+
+
+def _refuse_id_clashes(
+    docs: list[Document], reports: list[FileReport]
+) -> tuple[list[Document], list[FileReport]]:
+    """Files whose names share a stem (`dup.txt`, `dup.TXT`) would be one document id with two
+    texts: none of them is indexed, and each row names the others."""
+    by_id: dict[str, list[Document]] = {}
+    for d in docs:
+        by_id.setdefault(d.id, []).append(d)
+    clashing = {i: ds for i, ds in by_id.items() if len(ds) > 1}
+    if not clashing:
+        return docs, reports
+    by_name = {r.name: r for r in reports}
+    for doc_id, ds in clashing.items():
+        names = [Path(d.path).name for d in ds]
+        for name in names:
+            others = ", ".join(n for n in names if n != name)
+            row = by_name[name]
+            row.status = "skipped"
+            row.reason = f"same document id {doc_id!r} as {others}: rename one of them"
+            row.seconds = 0.0
+    return [d for d in docs if d.id not in clashing], reports
 
 
 def parse_document(doc_id: str, raw: str, sha256: str = "", path: str = "") -> Document:

@@ -51,11 +51,21 @@ def new_build_id() -> str:
 def current_build_id(index_dir: Path) -> str | None:
     """The id in CURRENT, or None when nothing has been published."""
     try:
-        value = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+        data = (index_dir / CURRENT).read_bytes()
     except FileNotFoundError:
         return None
+    except IsADirectoryError:
+        raise IndexUnavailable(
+            f"{index_dir / CURRENT} is a folder, not a file naming a build; run `qa index`"
+        ) from None
     except OSError as exc:
         raise IndexUnavailable(f"cannot read {index_dir / CURRENT}: {exc.strerror}") from exc
+    try:
+        value = data.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexUnavailable(
+            f"{index_dir / CURRENT} does not name a build (it is not UTF-8 text); run `qa index`"
+        ) from None
     if not _BUILD_ID.fullmatch(value):
         raise IndexUnavailable(
             f"{index_dir / CURRENT} does not name a build ({value[:40]!r}); run `qa index`"
@@ -103,11 +113,16 @@ def current_build_id_or_none(index_dir: Path) -> str | None:
 
 def _write_atomic(path: Path, data: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()  # a failed write (a full disk) leaves no temporary file behind
+        raise
     with contextlib.suppress(OSError):
         fd = os.open(path.parent, os.O_RDONLY)
         try:
@@ -120,7 +135,18 @@ def publish(index_dir: Path, build_id: str) -> None:
     """Make `build_id` the serving build: one atomic rename of CURRENT."""
     if not (builds_dir(index_dir) / build_id / MANIFEST).is_file():
         raise IndexUnavailable(f"build {build_id} is incomplete and cannot be published")
-    _write_atomic(index_dir / CURRENT, build_id + "\n")
+    current = index_dir / CURRENT
+    if current.is_dir() and not current.is_symlink():
+        # A folder where the pointer should be: an empty one is replaced (the repair); one
+        # holding files is someone's, and is left alone with a clear message.
+        try:
+            current.rmdir()
+        except OSError:
+            raise IndexUnavailable(
+                f"{current} is a folder holding files, not a file naming a build; move it "
+                "away and run `qa index` again"
+            ) from None
+    _write_atomic(current, build_id + "\n")
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -7,7 +7,9 @@ says what to do, instead of answering from half an index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import errno
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ class LoadedBuild:
     sentence_offsets: np.ndarray  # row of each passage's first sentence; one more at the end
     lexical: LexicalIndex
     store: VectorStore
+    # Size of each of the build's files when it was opened (None for a folder), to tell later
+    # whether the build is still intact on disk without reading it again.
+    on_disk: dict[str, int | None] = field(default_factory=dict, compare=False)
 
     @classmethod
     def open(cls, index_dir: Path, build_id: str, chroma_url: str = "") -> LoadedBuild:
@@ -41,12 +46,14 @@ class LoadedBuild:
         files = builds.build_files(index_dir, build_id)
         manifest = builds.read_manifest(files)
         try:
+            on_disk = _sizes(files)
             passages = builds.read_passages(files)
             vectors = builds.read_vectors(files.vectors)
             sentence_vectors = builds.read_vectors(files.sentence_vectors)
             documents = {d.id: d for d in builds.read_documents(files)}
             lexical = LexicalIndex.load(files.bm25, len(passages))
         except (OSError, ValueError, KeyError, TypeError) as exc:
+            _raise_if_disk_full(build_id, exc)
             raise IndexUnavailable(
                 f"build {build_id} is damaged ({exc.__class__.__name__}: {exc}); "
                 "run `qa index` to rebuild"
@@ -57,8 +64,10 @@ class LoadedBuild:
             store = VectorStore.open(None if store_url else files.chroma, build_id, store_url)
             stored = store.count()
         except StoreError as exc:
+            _raise_if_disk_full(build_id, exc)
             raise IndexUnavailable(f"{exc}; run `qa index` to rebuild") from exc
         if stored != len(passages):
+            store.close()
             raise IndexUnavailable(
                 f"build {build_id}'s vector store holds {stored} of {len(passages)} vectors; "
                 "run `qa index`"
@@ -74,7 +83,25 @@ class LoadedBuild:
             offsets,
             lexical,
             store,
+            on_disk,
         )
+
+    def close(self) -> None:
+        """Release the vector store (Chroma's client, threads and open files). Idempotent."""
+        self.store.close()
+
+    def damage_on_disk(self) -> str:
+        """'' when every file of the build is still on disk at the size it had when opened;
+        else what is wrong with the first damaged one (a stat each, nothing is read)."""
+        for path, size in self.on_disk.items():
+            name = Path(path).name
+            try:
+                st = os.stat(path)
+            except OSError:
+                return f"{name} is missing"
+            if size is not None and st.st_size != size:
+                return f"{name} changed size from {size} to {st.st_size} bytes"
+        return ""
 
     @property
     def model(self) -> str:
@@ -85,6 +112,7 @@ class LoadedBuild:
     def dimension(self) -> int | None:
         """Length of the build's vectors, as its manifest records it."""
         return self.manifest.get("dimension")
+
 
 def _check_shapes(
     build_id: str, manifest: dict[str, Any], passages: list[Passage], vectors: np.ndarray
@@ -100,3 +128,35 @@ def _check_shapes(
             f"build {build_id} has {vectors.shape[-1]}-d vectors but its manifest says "
             f"{manifest.get('dimension')}; run `qa index`"
         )
+
+
+def _sizes(files: builds.BuildFiles) -> dict[str, int | None]:
+    """path -> size of each file the build is served from (None: a folder, or Chroma's own
+    files, which Chroma may grow); an embedded store's SQLite file must exist."""
+    out: dict[str, int | None] = {str(files.root): None}
+    for path in (
+        files.manifest,
+        files.passages,
+        files.vectors,
+        files.sentence_vectors,
+        files.documents,
+    ):
+        out[str(path)] = path.stat().st_size if path.is_file() else None
+    for folder in (files.bm25, files.chroma):
+        if folder.is_dir():
+            out[str(folder)] = None
+            for path in sorted(folder.iterdir()):
+                if path.is_file():
+                    out[str(path)] = path.stat().st_size if folder == files.bm25 else None
+    return out
+
+
+def _raise_if_disk_full(build_id: str, exc: BaseException) -> None:
+    """A full disk is not a damaged build: say so, without telling anyone to rebuild."""
+    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    text = str(exc).lower()
+    if full or "disk is full" in text or "no space left" in text:
+        raise IndexUnavailable(
+            f"the disk holding build {build_id} is full, so it cannot be opened; free some "
+            "space and ask again (the build itself is intact)"
+        ) from exc

@@ -34,8 +34,6 @@ ADD_BATCH = 4000
 EXACT_SEARCH_MAX = 4096
 
 
-
-
 @dataclass(frozen=True)
 class Hit:
     """One nearest neighbour: the passage row and its cosine similarity."""
@@ -79,6 +77,15 @@ def _client(path: Path | None, url: str) -> Any:
         raise
 
 
+def _close_client(client: Any) -> None:
+    """Release a Chroma client. Clients of one embedded folder share one System, counted by
+    Chroma: the last close stops it (its SQLite pool, HNSW files and tokio threads)."""
+    if client is None:
+        return
+    with contextlib.suppress(Exception):
+        client.close()
+
+
 def collection_name(build_id: str) -> str:
     """Chroma collection name for a build (3-512 chars of [a-zA-Z0-9._-])."""
     return f"qa-{build_id}"
@@ -87,8 +94,10 @@ def collection_name(build_id: str) -> str:
 class VectorStore:
     """A Chroma collection of passage vectors, keyed by their row number in the build."""
 
-    def __init__(self, collection: Any, exact: bool = True) -> None:
+    def __init__(self, collection: Any, exact: bool = True, client: Any = None) -> None:
         self._collection = collection
+        self._client = client
+        self._closed = False
         self._lock = threading.Lock()
         # A build's collection never changes once written: count it once, not on every query.
         self._count = int(collection.count())
@@ -113,10 +122,14 @@ class VectorStore:
             client.delete_collection(name)
         except Exception:
             pass
-        col = client.create_collection(
-            name=name, configuration={"hnsw": dict(HNSW_CONFIG)}, embedding_function=None
-        )
-        return cls(col, exact=False)
+        try:
+            col = client.create_collection(
+                name=name, configuration={"hnsw": dict(HNSW_CONFIG)}, embedding_function=None
+            )
+        except Exception:
+            _close_client(client)
+            raise
+        return cls(col, exact=False, client=client)
 
     @classmethod
     def create_with_chroma_defaults(cls, path: Path, build_id: str) -> VectorStore:
@@ -124,12 +137,13 @@ class VectorStore:
 
         For `qa bench` alone: the same vectors searched there show what HNSW_CONFIG buys.
         """
-        col = _client(path, "").create_collection(
+        client = _client(path, "")
+        col = client.create_collection(
             collection_name(build_id),
             configuration={"hnsw": {"space": "cosine"}},
             embedding_function=None,
         )
-        return cls(col, exact=False)
+        return cls(col, exact=False, client=client)
 
     @classmethod
     def open(
@@ -138,23 +152,29 @@ class VectorStore:
         """Open a build's collection for queries (`exact=False`: always ask Chroma's HNSW)."""
         if not url and path is not None and not path.is_dir():  # never create an empty store
             raise StoreError(f"{path} is missing (a build made on a Chroma server needs its URL)")
+        client = None
         try:
             client = _client(path, url)
             col = client.get_collection(collection_name(build_id), embedding_function=None)
-            return cls(col, exact)
+            return cls(col, exact, client=client)
         except StoreError:
             raise
         except Exception as exc:
+            _close_client(client)
             where = url or str(path)
             raise StoreError(f"cannot open the vector store at {where}: {exc}") from exc
 
     @staticmethod
     def drop(path: Path | None, build_id: str, url: str = "") -> None:
         """Delete a build's collection (used to clean up old builds on a server)."""
+        client = None
         try:
-            _client(path, url).delete_collection(collection_name(build_id))
+            client = _client(path, url)
+            client.delete_collection(collection_name(build_id))
         except Exception:
             pass
+        finally:
+            _close_client(client)
 
     def add(self, vectors: np.ndarray, first_row: int = 0) -> None:
         """Add vectors; row i of `vectors` gets id `first_row + i`."""
@@ -170,6 +190,22 @@ class VectorStore:
     def count(self) -> int:
         """Number of vectors stored."""
         return self._count
+
+    def close(self) -> None:
+        """Release the Chroma client: its threads, its SQLite connection and the files it holds
+        open. Idempotent. Exact search keeps working from the vectors read at open; a query
+        that needs Chroma afterwards is a StoreError."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            client, self._client = self._client, None
+        _close_client(client)
+
+    @property
+    def closed(self) -> bool:
+        """True once `close` has run."""
+        return self._closed
 
     @property
     def exact(self) -> bool:
@@ -191,9 +227,15 @@ class VectorStore:
             return [Hit(int(i), float(sims[i])) for i in top]
         try:
             with self._lock:
+                if self._closed:
+                    raise StoreError(
+                        "the vector store of this build was closed (a newer build serves)"
+                    )
                 res = self._collection.query(
                     query_embeddings=[vector.astype(np.float32)], n_results=k, include=["distances"]
                 )
+        except StoreError:
+            raise
         except Exception as exc:  # a Chroma server that went away: 503, not 500
             raise StoreError(f"cannot query the vector store ({exc})") from exc
         ids: Sequence[str] = res["ids"][0]
