@@ -152,9 +152,11 @@ def test_bad_questions_are_refused(service: QAService, question: str, top_k: obj
         service.ask(question, top_k)  # type: ignore[arg-type]
 
 
-def test_edited_source_file_makes_citations_unverifiable(
-    built_index: Settings, embedder, tmp_path: Path
+def test_an_edited_article_keeps_the_citations_whose_text_still_stands(
+    built_index: Settings, embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    import hashlib
+    import logging
     import shutil
 
     from qa.index.build import build_index
@@ -164,12 +166,81 @@ def test_edited_source_file_makes_citations_unverifiable(
     index = tmp_path / "index"
     build_index(seeds, index, embedder)
     svc = QAService(Settings.from_env(env={}, seeds_dir=seeds, index_dir=index), embedder)
-    before = svc.ask("Where did Rubio and Lavrov meet?")
-    assert any(c.doc_id.startswith("000") for c in before.citations)
+    question = "Where did Rubio and Lavrov meet?"
+    before = svc.ask(question)
+    cited = [c for c in before.citations if c.doc_id.startswith("000")]
+    assert cited
+    # An edit before the next `qa index`: a line above (every offset moves) and one below.
     target = seeds / "000_ab687fec20728463.txt"
-    target.write_text("Edited.\n" + target.read_text(encoding="utf-8"), encoding="utf-8")
-    after = svc.ask("Where did Rubio and Lavrov meet?")
-    assert all(not c.doc_id.startswith("000") for c in after.citations)
+    edited = "Edited.\n" + target.read_text(encoding="utf-8") + "\nA closing line.\n"
+    target.write_text(edited, encoding="utf-8")
+    sha = hashlib.sha256(target.read_bytes()).hexdigest()
+    after = svc.ask(question)
+    moved = [c for c in after.citations if c.doc_id.startswith("000")]
+    assert [(c.start - 8, c.end - 8, c.text) for c in moved] == [
+        (c.start, c.end, c.text) for c in cited
+    ]
+    for old, new in zip(cited, moved, strict=True):
+        assert edited[new.start : new.end] == new.text and new.doc_sha256 == sha
+        assert new.highlights == tuple((a + 8, b + 8) for a, b in old.highlights)
+        assert all(new.start <= a < b <= new.end for a, b in new.highlights)
+    assert after.answer == before.answer
+    # The first citation's text rewritten: that citation is dropped, and the reason logged.
+    gone = moved[0]
+    target.write_text(edited.replace(gone.text, "Rewritten entirely."), encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="qa.ask.service"):
+        later = svc.ask(question)
+    assert all(c.text != gone.text for c in later.citations)
+    assert [c.n for c in later.citations] == list(range(1, len(later.citations) + 1))
+    assert "no longer in" in caplog.text and gone.doc_id in caplog.text
+    svc.close()
+
+
+def test_source_checker_moves_a_citation_to_its_nearest_occurrence(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import hashlib
+    import logging
+
+    from qa.ask.answering import Citation
+    from qa.ask.service import SourceChecker
+    from qa.chunking import Location
+
+    raw = "Intro line.\nThe cited sentence. Its tail.\nMiddle.\nThe cited sentence. Its tail.\n"
+    path = tmp_path / "d.txt"
+    path.write_text(raw, encoding="utf-8")
+    text = "The cited sentence. Its tail."
+    first, second = raw.index(text), raw.rindex(text)
+    c = Citation(
+        n=1,
+        doc_id="d",
+        title="t",
+        byline=None,
+        section="s",
+        start=second,
+        end=second + len(text),
+        text=text,
+        highlights=((second, second + 19),),
+        score=0.5,
+        doc_sha256=hashlib.sha256(raw.encode()).hexdigest(),
+        also_at=(Location("d", first, first + len(text)),),
+    )
+    checker = SourceChecker()
+    assert checker.verify(c, str(path)) is c  # unchanged file: the citation itself
+    edited = "New.\n" + raw  # both occurrences move by 5: each goes to its own new place
+    path.write_text(edited, encoding="utf-8")
+    got = checker.verify(c, str(path))
+    assert got is not None
+    assert edited[got.start : got.end] == text and got.start == edited.rindex(text)
+    assert got.highlights == ((got.start, got.start + 19),)
+    assert [(loc.start, loc.end) for loc in got.also_at] == [
+        (edited.index(text), edited.index(text) + len(text))
+    ]
+    assert got.doc_sha256 == hashlib.sha256(edited.encode()).hexdigest()
+    path.write_text(edited.replace(text, "Gone."), encoding="utf-8")
+    with caplog.at_level(logging.INFO, logger="qa.ask.service"):
+        assert checker.verify(c, str(path)) is None
+    assert "no longer in" in caplog.text
 
 
 def _qa(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -21,6 +21,7 @@ from qa.feedback import (
 )
 from qa.settings import Settings
 from qa.web.app import create_app
+from tests.figures import record
 from tests.paths import ROOT as PROJECT_ROOT
 
 RAW = (
@@ -142,3 +143,99 @@ def test_qa_feedback_export_writes_question_set_lines(
     assert json.loads(capsys.readouterr().out.splitlines()[0]) == q
     assert main(["feedback", "export", "--index", str(tmp_path / "none")]) == 3
     assert "qa index" in capsys.readouterr().err
+
+
+# --- what one request may store (issue 14, item 15) -------------------------------------------
+
+
+def _feedback_app(built_index: Settings, service: QAService, db: Path, **store: int):  # type: ignore[no-untyped-def]
+    s = replace(built_index, rate_limit=0, feedback_db=db)
+    return create_app(s, service, FeedbackStore(db, **store)).test_client()
+
+
+def _cited(client, question: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    return client.post("/api/ask", json={"question": question}).get_json()["citations"]
+
+
+def test_feedback_accepts_only_spans_the_index_cites(
+    built_index: Settings, service: QAService, tmp_path: Path
+) -> None:
+    client = _feedback_app(built_index, service, tmp_path / "fb.sqlite3")
+    question = "Where did Rubio and Lavrov meet?"
+    c = _cited(client, question)[0]
+    body = {"question": question, "doc_id": c["doc_id"], "helpful": True}
+    one_char = client.post(
+        "/api/feedback", json={**body, "start": c["start"], "end": c["start"] + 1}
+    )
+    assert one_char.status_code == 422
+    assert "not a span the index cites" in one_char.get_json()["error"]["message"]
+    across = {"start": c["start"] + 5, "end": c["end"]}  # not at a sentence start
+    assert client.post("/api/feedback", json={**body, **across}).status_code == 422
+    passage = {"start": c["start"], "end": c["end"]}
+    assert client.post("/api/feedback", json={**body, **passage}).status_code == 201
+    a, b = c["highlights"][0]
+    assert client.post("/api/feedback", json={**body, "start": a, "end": b}).status_code == 201
+    # The export's evidence is never a fragment like "R".
+    rows = FeedbackStore(tmp_path / "fb.sqlite3").all()
+    assert [(r.start, r.end) for r in rows] == [(c["start"], c["end"]), (a, b)]
+
+
+def test_a_row_keeps_a_bounded_excerpt_not_a_copy(
+    built_index: Settings, service: QAService, tmp_path: Path
+) -> None:
+    from qa.feedback import MAX_EXCERPT_CHARS
+
+    db = tmp_path / "fb.sqlite3"
+    client = _feedback_app(built_index, service, db)
+    question = "Where did Rubio and Lavrov meet?"
+    cites = _cited(client, question)
+    for c in cites:
+        body = {k: c[k] for k in ("doc_id", "start", "end")}
+        resp = client.post("/api/feedback", json={"question": question, "helpful": True, **body})
+        assert resp.status_code == 201
+    rows = FeedbackStore(db).all()
+    longest = max(c["end"] - c["start"] for c in cites)
+    kept = max(len(r.passage) for r in rows)
+    record("feedback_row_excerpt", {"longest_span": longest, "longest_kept": kept})
+    assert longest > MAX_EXCERPT_CHARS  # a passage longer than what a row keeps
+    assert kept <= MAX_EXCERPT_CHARS
+    docs = service.index().documents
+    for r in rows:
+        assert docs[r.doc_id].raw[r.start : r.end].startswith(r.passage)
+    # The excerpt still finds its span in an edited document.
+    first = rows[0]
+    moved = "A new opening line.\n" + docs[first.doc_id].raw
+    out, summary = export_questions([first], {first.doc_id: moved})
+    assert summary.dropped_stale == 0 and out[0]["evidence"][0] in moved
+
+
+def test_one_vote_per_client_question_and_span_and_a_daily_cap(
+    built_index: Settings, service: QAService, tmp_path: Path
+) -> None:
+    db = tmp_path / "fb.sqlite3"
+    client = _feedback_app(built_index, service, db, max_rows_per_client=3)
+    question = "Where did Rubio and Lavrov meet?"
+    cites = _cited(client, question)
+    spans = [{k: c[k] for k in ("doc_id", "start", "end")} for c in cites]
+    for helpful in (True, True, True, True, False):  # one client voting again and again
+        body = {"question": question.upper(), "helpful": helpful, **spans[0]}
+        assert client.post("/api/feedback", json=body).status_code == 201
+    rows = FeedbackStore(db).all()
+    assert [(r.helpful, r.client) for r in rows] == [(False, "127.0.0.1")]  # the last vote
+    for span in spans[1:3]:
+        body = {"question": question, "helpful": True, **span}
+        assert client.post("/api/feedback", json=body).status_code == 201
+    capped = client.post("/api/feedback", json={"question": question, "helpful": True, **spans[3]})
+    assert capped.status_code == 429 and int(capped.headers["Retry-After"]) > 0
+    assert capped.get_json()["error"]["code"] == "rate_limited"
+    # A changed vote is not a new row, and another client has its own allowance.
+    again = {"question": question, "helpful": False, **spans[1]}
+    assert client.post("/api/feedback", json=again).status_code == 201
+    other = client.post(
+        "/api/feedback",
+        json={"question": question, "helpful": True, **spans[3]},
+        environ_base={"REMOTE_ADDR": "10.0.0.2"},
+    )
+    assert other.status_code == 201
+    assert len(FeedbackStore(db).all()) == 4
+    record("feedback_one_client", {"rows_after_5_votes_on_one_span": 1, "cap": 3})

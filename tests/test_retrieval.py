@@ -32,23 +32,27 @@ def test_ranges_of_nothing_is_empty() -> None:
 
 @given(
     st.lists(
-        st.lists(st.tuples(st.floats(-5, 5, allow_nan=False), st.floats(-1, 1)), max_size=5),
+        st.lists(
+            st.tuples(st.floats(-5, 5, allow_nan=False), st.floats(-1, 1), st.booleans()),
+            max_size=5,
+        ),
         min_size=1,
         max_size=10,
     )
 )
-def test_best_per_passage_is_each_segments_argmax(
-    passages: list[list[tuple[float, float]]],
+def test_best_per_passage_is_the_best_unmuted_sentence(
+    passages: list[list[tuple[float, float, bool]]],
 ) -> None:
-    scores = np.array([s for p in passages for s, _ in p], dtype=np.float64)
-    sims = np.array([m for p in passages for _, m in p], dtype=np.float64)
+    scores = np.array([s for p in passages for s, _, _ in p], dtype=np.float64)
+    sims = np.array([m for p in passages for _, m, _ in p], dtype=np.float64)
+    muted = np.array([u for p in passages for _, _, u in p], dtype=bool)
     counts = np.array([len(p) for p in passages], dtype=np.int64)
-    best, best_sim = _best_per_passage(scores, sims, counts)
+    best, best_sim = _best_per_passage(scores, sims, counts, muted)
     for i, p in enumerate(passages):
         if not p:
             assert best[i] < -5 and best_sim[i] == 0
             continue
-        top = max(range(len(p)), key=lambda j: (p[j][0], -j))
+        top = min(range(len(p)), key=lambda j: (p[j][2], -p[j][0], j))
         assert best[i] == p[top][0] and best_sim[i] == p[top][1]
 
 
@@ -87,7 +91,8 @@ def test_scores_are_the_learned_models_over_the_features(service: QAService, que
     for c in ranked:
         if c.sentences:
             assert c.feature("best_sentence") == pytest.approx(c.sentences[0][1])
-            assert [t[1] for t in c.sentences] == sorted((t[1] for t in c.sentences), reverse=True)
+            order = [(t[3], -t[1]) for t in c.sentences]
+            assert order == sorted(order)  # muted sentences (questions, lead-ins) last
 
 
 def test_a_question_of_unknown_words_still_ranks(service: QAService) -> None:

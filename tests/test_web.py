@@ -361,16 +361,19 @@ def test_bad_feedback_is_refused(
 
 
 def test_feedback_from_many_threads(client: FlaskClient, settings: Settings) -> None:
-    body = {"question": "q?", "doc_id": "000_ab687fec20728463", "start": 0, "end": 20}
+    # Judgements of a span the index really cites, each on its own question (one vote per
+    # client, question and span is kept), sent from six threads at once.
+    cited = client.post("/api/ask", json={"question": "Where did Rubio and Lavrov meet?"})
+    c0 = cited.get_json()["citations"][0]
+    span = {"doc_id": c0["doc_id"], "start": c0["start"], "end": c0["end"]}
     app = client.application
     statuses: list[int] = []
 
     def send(i: int) -> None:
         c = app.test_client()
-        for _ in range(10):
-            statuses.append(
-                c.post("/api/feedback", json={**body, "helpful": i % 2 == 0}).status_code
-            )
+        for n in range(10):
+            body = {**span, "question": f"question {i}-{n}?", "helpful": i % 2 == 0}
+            statuses.append(c.post("/api/feedback", json=body).status_code)
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
     for t in threads:

@@ -12,7 +12,6 @@ here is tuned by hand except the highlight's neighbour rules and the candidate p
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -189,7 +188,8 @@ class Ranker:
         facts = self.facts.question(query)
         sx, counts = self.facts.sentence_matrix(query, facts, qvec, rows)
         s_scores = self.weights.sentence.score(sx)
-        best, best_sim = _best_per_passage(s_scores, sx[:, 0], counts)
+        muted = sx[:, SENTENCE_FEATURES.index("muted")] > 0
+        best, best_sim = _best_per_passage(s_scores, sx[:, 0], counts, muted)
         dense = (build.vectors[rows] @ qvec).astype(np.float64)
         lex_scores = lex.scores[rows].astype(np.float64) / lex.max if lex.max > 0 else 0.0 * dense
         px = self.facts.passage_matrix(query, facts, rows, dense, lex_scores, best, best_sim)
@@ -218,7 +218,8 @@ class Ranker:
                     (s.sentence_features[a:b, SENTENCE_FEATURES.index("muted")] > 0).tolist(),
                     strict=True,
                 ),
-                key=lambda t: -t[1],
+                # A question, a lead-in or a header row introduces the answer: it comes last.
+                key=lambda t: (t[3], -t[1]),
             )
             out.append(
                 Candidate(
@@ -326,29 +327,18 @@ def highlights(c: Candidate) -> tuple[Span, ...]:
 
 
 def _best_per_passage(
-    scores: np.ndarray, similarity: np.ndarray, counts: np.ndarray
+    scores: np.ndarray, similarity: np.ndarray, counts: np.ndarray, muted: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each passage's best sentence score and that sentence's similarity (a passage without
-    sentences gets a score far below any other and similarity 0)."""
+    """Each passage's best sentence's score and similarity: the best-scoring sentence that is not
+    muted, else the best muted one (a passage without sentences gets a score far below any
+    other and similarity 0). The same choice as the first of a Candidate's sentences."""
     best = np.full(len(counts), -10.0)
     sim = np.zeros(len(counts))
-    has = counts > 0
-    if not has.any():
-        return best, sim
-    starts = (np.cumsum(counts) - counts)[has]
-    # Reduce over the non-empty segments only: reduceat misreads empty ones.
-    top = np.maximum.reduceat(scores, starts)
-    best[has] = top
-    # The similarity of the argmax of each segment.
-    segment = np.repeat(np.arange(int(has.sum())), counts[has])
-    is_top = scores == top[segment]
-    first_top = np.full(int(has.sum()), -1)
-    for idx in np.flatnonzero(is_top)[::-1]:
-        first_top[segment[idx]] = idx
-    sim[has] = similarity[first_top]
+    ends = np.cumsum(counts)
+    for i, n in enumerate(counts.tolist()):
+        if n:
+            a = int(ends[i]) - n
+            seg = np.lexsort((-scores[a : a + n], muted[a : a + n]))
+            j = a + int(seg[0])
+            best[i], sim[i] = scores[j], similarity[j]
     return best, sim
-
-
-def sigmoid(x: float) -> float:
-    """The logistic function."""
-    return 1.0 / (1.0 + math.exp(-x))

@@ -2,13 +2,18 @@
 
 The service follows CURRENT: when `qa index` publishes a new build, the next question opens it
 and swaps it in; questions already running finish on the build they started with, so an answer
-never mixes two builds. Every citation is checked against the current source file before it is
-returned.
+never mixes two builds. The builds in use are counted: the last question to finish on a build
+that has been swapped out closes its vector store (Chroma's threads and open files).
+
+Every citation is checked against the current source file before it is returned. When the file
+was edited after indexing, a citation whose text still stands in it is moved to where it stands
+now (with the file's current sha256); one whose text is gone is dropped, and the reason logged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -31,6 +36,8 @@ from qa.index.loaded import LoadedBuild
 from qa.model import Embedder
 from qa.settings import Settings
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class _Serving:
@@ -39,6 +46,10 @@ class _Serving:
     build: LoadedBuild
     ranker: Ranker
     examples: dict[int, list[str]] = field(default_factory=dict)
+    # Questions running on this build, and whether a newer build has replaced it; both guarded
+    # by QAService._refs_lock. The store is closed when a retired build has no user left.
+    users: int = 0
+    retired: bool = False
 
 
 @dataclass
@@ -75,15 +86,66 @@ class SourceChecker:
             self._cache[path] = src
         return src
 
-    def verify(self, c: Citation, path: str) -> bool:
-        """True when the file still has the indexed hash and `raw[start:end] == text`."""
+    def verify(self, c: Citation, path: str) -> Citation | None:
+        """The citation as it stands in the file now, or None when its text is gone.
+
+        Unchanged file: the citation itself, when `raw[start:end] == text`. Edited file (the
+        sha256 differs from the indexed one): the citation at the same offsets, or moved to the
+        occurrence of its text nearest to where it was, with its highlights (and `also_at`
+        places in the same file) moved alike and the file's current sha256; None, with the
+        reason logged, when the text no longer stands in the file.
+        """
+        if not all(c.start <= a <= b <= c.end for a, b in c.highlights):
+            return None
         src = self.source(path)
-        return (
-            src is not None
-            and src.sha256 == c.doc_sha256
-            and src.raw[c.start : c.end] == c.text
-            and all(c.start <= a <= b <= c.end for a, b in c.highlights)
+        if src is None:
+            log.warning("citation of %s dropped: %s cannot be read as UTF-8", c.doc_id, path)
+            return None
+        if src.raw[c.start : c.end] == c.text:
+            return c if src.sha256 == c.doc_sha256 else replace(c, doc_sha256=src.sha256)
+        start = _nearest(src.raw, c.text, c.start)
+        if start is None:
+            log.info(
+                "citation of %s [%d:%d] dropped: its text is no longer in %s (edited since the "
+                "build was made; the next `qa index` reads the new text)",
+                c.doc_id,
+                c.start,
+                c.end,
+                path,
+            )
+            return None
+        shift = start - c.start
+        also_at = []
+        for loc in c.also_at:
+            if loc.doc_id != c.doc_id:
+                also_at.append(loc)
+                continue
+            moved = _nearest(src.raw, c.text, loc.start)
+            if moved is not None:
+                also_at.append(replace(loc, start=moved, end=moved + len(c.text)))
+        return replace(
+            c,
+            start=start,
+            end=start + len(c.text),
+            highlights=tuple((a + shift, b + shift) for a, b in c.highlights),
+            doc_sha256=src.sha256,
+            also_at=tuple(also_at),
         )
+
+
+def _nearest(raw: str, text: str, near: int) -> int | None:
+    """Start of the occurrence of `text` in `raw` nearest to offset `near`, or None."""
+    if not text:
+        return None
+    best: int | None = None
+    i = raw.find(text)
+    while i >= 0:
+        if best is None or abs(i - near) < abs(best - near):
+            best = i
+        if i > near:
+            break  # later occurrences are only farther away
+        i = raw.find(text, i + 1)
+    return best
 
 
 class QAService:
@@ -93,7 +155,8 @@ class QAService:
         self.settings = settings
         self._embedder = embedder
         self._live: _Serving | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while a new build is opened
+        self._refs_lock = threading.Lock()  # guards _live and every _Serving's users/retired
         self._checker = SourceChecker()
         self._current = builds.CurrentWatcher(settings.index_dir)
         # A question asked alone is embedded on a worker thread while this one scores BM25,
@@ -125,23 +188,70 @@ class QAService:
         return self._serving().ranker
 
     def _serving(self) -> _Serving:
-        """The serving build and its ranker, swapped together when CURRENT names a new one."""
+        """The serving build and its ranker, swapped together when CURRENT names a new one.
+
+        Not held: for a look at the build (documents, health). A question holds its build with
+        `_acquire`/`_release`, so the build's store stays open until the question is done.
+        """
+        live = self._acquire()
+        self._release(live)
+        return live
+
+    def _acquire(self) -> _Serving:
+        """The serving build, counted as in use until `_release`."""
         build_id = self._current.build_id()
         if build_id is None:
             raise IndexUnavailable(
                 f"no index in {self.settings.index_dir}; run `qa index` to build it"
             )
-        current = self._live
-        if current is not None and current.build.build_id == build_id:
-            return current
+        with self._refs_lock:
+            live = self._live
+            if live is not None and live.build.build_id == build_id:
+                live.users += 1
+                return live
         with self._lock:
             if self._live is None or self._live.build.build_id != build_id:
                 opened = LoadedBuild.open(
                     self.settings.index_dir, build_id, self.settings.chroma_url
                 )
-                self._check_model(opened)
-                self._live = _Serving(opened, Ranker(opened))
-            return self._live
+                try:
+                    self._check_model(opened)
+                    fresh = _Serving(opened, Ranker(opened))
+                except BaseException:
+                    opened.close()
+                    raise
+                with self._refs_lock:
+                    old, self._live = self._live, fresh
+                getattr(self.embedder, "clear_query_cache", lambda: None)()  # a new build
+                if old is not None:
+                    self._retire(old)
+            with self._refs_lock:
+                live = self._live
+                live.users += 1
+                return live
+
+    def _release(self, live: _Serving) -> None:
+        """A question is done with `live`; the last one on a swapped-out build closes it."""
+        with self._refs_lock:
+            live.users -= 1
+            last = live.retired and live.users == 0
+        if last:
+            live.build.close()
+
+    def _retire(self, old: _Serving) -> None:
+        with self._refs_lock:
+            old.retired = True
+            idle = old.users == 0
+        if idle:
+            old.build.close()
+
+    def close(self) -> None:
+        """Close the serving build's store and the encoder thread (the service is done)."""
+        with self._lock, self._refs_lock:
+            old, self._live = self._live, None
+        if old is not None:
+            self._retire(old)
+        self._encoder_pool.shutdown(wait=False)
 
     def _check_model(self, build: LoadedBuild) -> None:
         emb = self.embedder
@@ -154,8 +264,19 @@ class QAService:
             )
 
     def ready(self) -> dict[str, Any]:
-        """Load everything now; return the health facts (raises IndexUnavailable if not ready)."""
+        """Load everything now; return the health facts (raises IndexUnavailable if not ready).
+
+        Also IndexUnavailable when the files of the serving build are no longer on disk as they
+        were when it was opened (one stat each): this process still answers from memory, but a
+        restart or a fresh `qa ask` could not.
+        """
         build = self.index()
+        damage = build.damage_on_disk()
+        if damage:
+            raise IndexUnavailable(
+                f"the serving build {build.build_id} is no longer intact on disk ({damage}); "
+                "answers still come from memory, but a restart would fail; run `qa index`"
+            )
         return {
             "status": "ok",
             "documents": len(build.documents),
@@ -174,9 +295,15 @@ class QAService:
         (qa.ask.followup), shown as the answer's `searched`.
         """
         t0 = time.perf_counter()
-        typed, k = check_question(question, self.settings.top_k if top_k is None else top_k)
-        q = resolve(typed, check_history(history)).text
-        live = self._serving()  # one build for the whole question
+        q, k = check_question(question, self.settings.top_k if top_k is None else top_k)
+        searched = resolve(q, check_history(history)).text
+        live = self._acquire()  # one build for the whole question
+        try:
+            return self._ask_on(live, question, searched, k, t0)
+        finally:
+            self._release(live)
+
+    def _ask_on(self, live: _Serving, question: str, q: str, k: int, t0: float) -> Answer:
         t1 = time.perf_counter()
         query = live.ranker.parse_query(q)
         with self._asking_lock:
@@ -191,11 +318,7 @@ class QAService:
         candidates = live.ranker.retrieve(query, qvec, k, lexical)
         ranked = live.ranker.decide(query, candidates, self.settings.min_score)
         answer = compose(question, ranked, live.build, searched=q)
-        docs = live.build.documents
-        keep = [c for c in answer.citations if self._checker.verify(c, docs[c.doc_id].path)]
-        if len(keep) != len(answer.citations):
-            answer = renumber(answer, keep, live.build)
-        answer = anchored_short_answer(answer)
+        answer = anchored_short_answer(self._verified(answer, live.build))
         t3 = time.perf_counter()
         return replace(
             answer,
@@ -206,6 +329,22 @@ class QAService:
                 "total": (t3 - t0) * 1000,
             },
         )
+
+    def _verified(self, answer: Answer, build: LoadedBuild) -> Answer:
+        """The answer with every citation checked against its file now: kept, moved to where
+        its text stands in an edited file, or dropped (and the rest renumbered)."""
+        docs = build.documents
+        checked = [(c, self._checker.verify(c, docs[c.doc_id].path)) for c in answer.citations]
+        kept = [c for c, now in checked if now is not None]
+        if len(kept) != len(checked):
+            # Renumbered on the build's offsets, which index the build's text: the answer's
+            # sentences are read from there (the moved citation holds the same text).
+            answer = renumber(answer, kept, build)
+        now = [v for _, v in checked if v is not None]
+        if all(a is b for a, b in zip(kept, now, strict=True)):
+            return answer
+        moved = [replace(v, n=c.n) for c, v in zip(answer.citations, now, strict=True)]
+        return replace(answer, citations=tuple(moved))
 
     def _embed_and_score(
         self, ranker: Ranker, query: Query, alone: bool

@@ -7,8 +7,10 @@ sentences) whose text is unchanged are copied from the serving build instead of 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -55,6 +57,26 @@ Progress = Callable[[str, int, int], None]
 
 def _noop(stage: str, done: int, total: int) -> None:
     pass
+
+
+def _pause_for_tests(progress: Progress) -> Progress:
+    """Test hook (tests/test_faults.py), inert unless QA_TEST_PAUSE_AT is "stage:n": at the
+    first progress report of `stage` with done >= n, write "stage done/total" to the file
+    QA_TEST_PAUSE_FILE and wait there, so the test SIGKILLs the build at a known point."""
+    import os
+
+    stage, _, n = os.environ.get("QA_TEST_PAUSE_AT", "").partition(":")
+    if not stage:
+        return progress
+
+    def paused(s: str, done: int, total: int) -> None:
+        progress(s, done, total)
+        if s == stage and done >= int(n or 0):
+            Path(os.environ["QA_TEST_PAUSE_FILE"]).write_text(f"{s} {done}/{total}\n")
+            while True:
+                time.sleep(3600)
+
+    return paused
 
 
 def corpus_hash(docs: list[Document]) -> str:
@@ -105,6 +127,7 @@ def build_index(
     atomic switch of CURRENT.
     """
     chunk_settings = chunk_settings or ChunkSettings()
+    progress = _pause_for_tests(progress)
     t0 = time.perf_counter()
     with builds.build_lock(index_dir):
         previous_id = builds.current_build_id_or_none(index_dir)
@@ -113,40 +136,67 @@ def build_index(
         build_id = builds.new_build_id()
         report = BuildReport(build_id=build_id, files=reports, passages=len(passages))
         files = builds.build_files(index_dir, build_id)
-        files.root.mkdir(parents=True)
-        doc_by_id = {d.id: d for d in docs}
-        texts = [p.search_text for p in passages] + [
-            t for p in passages for t in sentence_texts(doc_by_id[p.doc_id], p)
-        ]
-        keys = [_key(embedder.name, t) for t in texts]
-        vectors, fresh = _embed_new(texts, keys, index_dir, embedder, report, progress)
-        _count_embedded(report, passages, doc_by_id, fresh)
-        _write_files(files, docs, passages, vectors, keys, progress)
-        _write_store(files, build_id, vectors[: len(passages)], chroma_url, progress)
-        builds.write_json(
-            files.manifest,
-            {
-                "build_id": build_id,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "model": embedder.name,
-                "dimension": embedder.dim,
-                "documents": len(docs),
-                "passages": len(passages),
-                "sentences": len(texts) - len(passages),
-                "tokens": sum(p.tokens for p in passages),
-                "corpus_sha256": corpus_hash(docs),
-                "seeds_dir": str(seeds_dir.resolve()),
-                "store": chroma_url or "embedded",
-                "chunking": asdict(chunk_settings),
-                "previous": previous_id,
-            },
-        )
-        builds.publish(index_dir, build_id)
+        try:
+            files.root.mkdir(parents=True)
+            doc_by_id = {d.id: d for d in docs}
+            texts = [p.search_text for p in passages] + [
+                t for p in passages for t in sentence_texts(doc_by_id[p.doc_id], p)
+            ]
+            keys = [_key(embedder.name, t) for t in texts]
+            vectors, fresh = _embed_new(texts, keys, index_dir, embedder, report, progress)
+            _count_embedded(report, passages, doc_by_id, fresh)
+            _write_files(files, docs, passages, vectors, keys, progress)
+            _write_store(files, build_id, vectors[: len(passages)], chroma_url, progress)
+            builds.write_json(
+                files.manifest,
+                {
+                    "build_id": build_id,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "model": embedder.name,
+                    "dimension": embedder.dim,
+                    "documents": len(docs),
+                    "passages": len(passages),
+                    "sentences": len(texts) - len(passages),
+                    "tokens": sum(p.tokens for p in passages),
+                    "corpus_sha256": corpus_hash(docs),
+                    "seeds_dir": str(seeds_dir.resolve()),
+                    "store": chroma_url or "embedded",
+                    "chunking": asdict(chunk_settings),
+                    "previous": previous_id,
+                },
+            )
+            builds.publish(index_dir, build_id)
+        except BaseException as exc:
+            # Nothing of a failed build stays behind (a full disk gets its space back), and
+            # CURRENT still names the previous build, which keeps serving.
+            shutil.rmtree(files.root, ignore_errors=True)
+            _raise_one_sentence(exc, previous_id)
+            raise
         if chroma_url:  # also the collections of killed builds
             _drop_old_collections(index_dir, chroma_url, keep={build_id, previous_id or build_id})
         builds.remove_old_builds(index_dir)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _raise_one_sentence(exc: BaseException, previous_id: str | None) -> None:
+    """A build that failed on the disk (full, read-only, ...) as one IndexUnavailable sentence
+    that names the cause; any other failure is left as it is."""
+    serving = f"build {previous_id} still serves" if previous_id else "nothing was published"
+    text = str(exc)
+    if (isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or any(
+        s in text.lower() for s in ("no space left", "disk is full")
+    ):
+        raise IndexUnavailable(
+            f"the disk is full: the new build could not be written and was removed ({serving}); "
+            "free some space and run `qa index` again"
+        ) from exc
+    if isinstance(exc, OSError) and not isinstance(exc, IndexUnavailable):
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise IndexUnavailable(
+            f"the new build could not be written: {exc.strerror or exc}{where} ({serving}); "
+            "fix that and run `qa index` again"
+        ) from exc
 
 
 def _usable_corpus(seeds_dir: Path) -> tuple[list[Document], list[FileReport]]:
@@ -246,9 +296,14 @@ def _write_store(
 ) -> None:
     """The build's vector store (embedded in the build folder, or a collection on a server)."""
     store = VectorStore.create(None if chroma_url else files.chroma, build_id, chroma_url)
-    store.add(vectors)
-    if store.count() != len(vectors):
-        raise IndexUnavailable(f"the vector store holds {store.count()} of {len(vectors)} vectors")
+    try:  # closed when written: a serving process that built must not keep this client open
+        store.add(vectors)
+        if store.count() != len(vectors):
+            raise IndexUnavailable(
+                f"the vector store holds {store.count()} of {len(vectors)} vectors"
+            )
+    finally:
+        store.close()
     progress("writing", 3, 3)
 
 

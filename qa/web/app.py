@@ -8,9 +8,11 @@ status, never an HTML page; every response carries the security headers.
 from __future__ import annotations
 
 import logging
+import os
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
@@ -21,9 +23,11 @@ from qa.errors import (
     FeedbackUnavailable,
     IndexUnavailable,
     QuestionError,
+    StoreError,
     UnknownDocument,
 )
-from qa.feedback import FeedbackStore, judgement
+from qa.feedback import FeedbackLimitReached, FeedbackStore, judgement
+from qa.index.builds import CURRENT
 from qa.settings import Settings
 from qa.web import schema
 from qa.web.ratelimit import RateLimiter
@@ -65,6 +69,9 @@ def create_app(
         template_folder=str(PAGE_DIR / "templates"),
     )
     app.config["MAX_CONTENT_LENGTH"] = schema.MAX_BODY_BYTES + 1  # see _read_body
+    # `//` in a path is a 404, never a redirect: werkzeug would build its Location from the
+    # request's Host header, sending the client to a host it named itself.
+    app.url_map.merge_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     svc = service or QAService(settings)
@@ -72,7 +79,7 @@ def create_app(
     limiter = RateLimiter(settings.rate_limit)
     app.extensions["qa"] = {"service": svc, "feedback": store, "limiter": limiter}
     _guard(app, limiter)
-    _errors(app)
+    _errors(app, settings)
     _api(app, svc, store, schema.openapi_document(settings.top_k))
     _page(app)
     return app
@@ -100,13 +107,16 @@ def _guard(app: Flask, limiter: RateLimiter) -> None:
     def secure(resp: Response) -> Response:
         for k, v in SECURITY_HEADERS.items():
             resp.headers[k] = v
+        if "Location" in resp.headers:  # only ever a path on this server
+            resp.headers["Location"] = _local(resp.headers["Location"])
         if request.path.startswith("/api/"):
             resp.headers["Cache-Control"] = "no-store"
         return resp
 
 
-def _errors(app: Flask) -> None:
+def _errors(app: Flask, settings: Settings) -> None:
     """Every error, whatever raised it, as the one JSON error shape."""
+    unavailable_message = app.extensions["qa"]["unavailable"] = _Unavailable(settings)
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError) -> Response:
@@ -124,7 +134,7 @@ def _errors(app: Flask) -> None:
 
     @app.errorhandler(IndexUnavailable)
     def unavailable(exc: IndexUnavailable) -> Response:
-        return error_response(503, "index_unavailable", str(exc))
+        return error_response(503, "index_unavailable", unavailable_message(exc))
 
     @app.errorhandler(FeedbackUnavailable)
     def feedback_unavailable(exc: FeedbackUnavailable) -> Response:
@@ -162,7 +172,7 @@ def _api(app: Flask, svc: QAService, store: FeedbackStore, openapi: dict[str, An
             return jsonify(svc.ready())
         except IndexUnavailable as exc:
             body = {"status": "unavailable", "error": {"code": "index_unavailable"}}
-            body["error"]["message"] = str(exc)
+            body["error"]["message"] = app.extensions["qa"]["unavailable"](exc)
             return jsonify(body), 503
 
     @app.get("/api/examples")
@@ -180,12 +190,16 @@ def _api(app: Flask, svc: QAService, store: FeedbackStore, openapi: dict[str, An
                 body["start"],
                 body["end"],
                 body["helpful"],
+                client=request.remote_addr or "unknown",
             )
+            store.add(record)
         except UnknownDocument as exc:
             raise ApiError(404, "unknown_document", str(exc)) from None
+        except FeedbackLimitReached as exc:
+            headers = {"Retry-After": str(exc.retry_after)}
+            raise ApiError(429, "rate_limited", str(exc), headers) from None
         except FeedbackError as exc:
             raise ApiError(422, "invalid_request", str(exc)) from None
-        store.add(record)
         return jsonify({"status": "stored"}), 201
 
     @app.get("/api/openapi.json")
@@ -202,6 +216,67 @@ def _page(app: Flask) -> None:
         resp = send_from_directory(app.template_folder, "index.html", mimetype="text/html")  # type: ignore[arg-type]
         resp.headers["Cache-Control"] = "no-cache"
         return resp
+
+
+class _Unavailable:
+    """What a client reads about an unusable index: the kind of problem, never a path or a
+    byte of a file (CURRENT may be anything). The details go to the server log, once each;
+    the CLI prints them in full."""
+
+    NO_INDEX = (
+        "the index is unavailable: no index has been built yet; the operator must run qa index"
+    )
+    STORE = (
+        "the index is unavailable: its vector store cannot be opened; the operator must check "
+        "the server log, then run qa index"
+    )
+    SERVER = (
+        "the index is unavailable: cannot reach the Chroma server or open the build's collection;"
+        " the operator must check the server and its log, then run qa index if the data is lost"
+    )
+    DAMAGED = (
+        "the serving build is damaged or unusable (details in the server log); the operator must "
+        "run qa index"
+    )
+    # The core's own words for a kind of problem -> what a client reads instead.
+    KINDS: ClassVar[dict[str, str]] = {
+        "does not name a build": (
+            "the index is unavailable: CURRENT does not name a build; the operator must run "
+            "qa index"
+        ),
+        "no longer intact on disk": (
+            "the serving build is no longer intact on disk (details in the server log); the "
+            "operator must run qa index"
+        ),
+    }
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.logged = ""
+
+    def __call__(self, exc: IndexUnavailable) -> str:
+        detail = str(exc)
+        if detail != self.logged:  # not once per request while it lasts
+            self.logged = detail
+            log.error("index unavailable: %s", detail)
+        if not os.path.lexists(self.settings.index_dir / CURRENT):
+            return self.NO_INDEX
+        for words, message in self.KINDS.items():
+            if words in detail:
+                return message
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, StoreError):
+                return self.SERVER if self.settings.chroma_url else self.STORE
+            cause = cause.__cause__
+        return self.DAMAGED
+
+
+def _local(location: str) -> str:
+    """A Location header reduced to a path on this server (never another host)."""
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/")  # `//host/...` would name a host too
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
 
 
 def _http_error_text(status: int, exc: HTTPException) -> tuple[str, str]:
