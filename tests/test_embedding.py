@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,16 +17,12 @@ import pytest
 from qa.ask.service import QAService
 from qa.chunking import chunk_document, merge_duplicates
 from qa.encoders import onnx as onnx_encoder
+from qa.encoders.choice import host_encoder
 from qa.encoders.onnx import OnnxEmbedder, check_export, ensure_exported
 from qa.encoders.reference import SentenceTransformerEmbedder
 from qa.errors import IndexUnavailable
 from qa.index.build import build_index, read_corpus
-from qa.model import (
-    DEFAULT_ENCODER,
-    Embedder,
-    bundled_model_path,
-    configured_encoder,
-)
+from qa.model import Embedder, bundled_model_path, configured_encoder
 from qa.settings import Settings
 from tests.conftest import SEEDS, FakeEmbedder
 
@@ -45,7 +42,9 @@ def reference(seed_sentences: list[str]) -> np.ndarray:
     return SentenceTransformerEmbedder().encode(seed_sentences)
 
 
-@pytest.mark.parametrize(("variant", "floor"), [("onnx", 0.99), ("onnx-int8", 0.98)])
+@pytest.mark.parametrize(
+    ("variant", "floor"), [("onnx", 0.99), ("onnx-fused", 0.99), ("onnx-int8", 0.98)]
+)
 def test_onnx_vectors_match_sentence_transformers(
     variant: str, floor: float, seed_sentences: list[str], reference: np.ndarray
 ) -> None:
@@ -57,7 +56,13 @@ def test_onnx_vectors_match_sentence_transformers(
     assert cosine.min() >= floor, (seed_sentences[worst], float(cosine.min()))
 
 
-@pytest.mark.parametrize("variant", ["onnx", "onnx-int8"])
+def test_fused_fp32_gives_the_plain_fp32_vectors(seed_sentences: list[str]) -> None:
+    plain = OnnxEmbedder("onnx").encode(seed_sentences)
+    fused = OnnxEmbedder("onnx-fused").encode(seed_sentences)
+    assert np.abs(plain - fused).max() < 1e-4
+
+
+@pytest.mark.parametrize("variant", ["onnx", "onnx-fused", "onnx-int8"])
 def test_one_text_gets_the_vector_it_gets_in_a_batch(
     variant: str, seed_sentences: list[str]
 ) -> None:
@@ -76,13 +81,14 @@ def test_long_texts_are_truncated_at_256_tokens_like_sentence_transformers() -> 
 
 
 def test_default_encoder_names_its_backend(embedder: Embedder) -> None:
-    assert DEFAULT_ENCODER == "onnx-int8"
-    assert embedder.name == "all-MiniLM-L6-v2/onnx-int8" and embedder.dim == 384
+    # The variant this host's export measured fastest (tests/test_encoder_choice.py).
+    assert embedder.name == f"all-MiniLM-L6-v2/{host_encoder()}" and embedder.dim == 384
 
 
 def test_configured_encoder_reads_qa_encoder() -> None:
-    assert configured_encoder({}) == "onnx-int8"
+    assert configured_encoder({}) == host_encoder()
     assert configured_encoder({"QA_ENCODER": "torch"}) == "torch"
+    assert configured_encoder({"QA_ENCODER": "onnx-int8"}) == "onnx-int8"
     with pytest.raises(ValueError, match="QA_ENCODER"):
         configured_encoder({"QA_ENCODER": "gpu"})
 
@@ -112,7 +118,7 @@ def test_a_build_is_refused_by_another_encoder(tmp_path: Path, embedder: Embedde
     index = tmp_path / "index"
     build_index(SEEDS, index, FakeEmbedder())
     service = QAService(Settings.from_env(env={}, seeds_dir=SEEDS, index_dir=index), embedder)
-    with pytest.raises(IndexUnavailable, match=r"fake-bow.*all-MiniLM-L6-v2/onnx-int8.*qa index"):
+    with pytest.raises(IndexUnavailable, match=rf"fake-bow.*{re.escape(embedder.name)}.*qa index"):
         service.ready()
 
 

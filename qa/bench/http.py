@@ -72,7 +72,9 @@ def measure_http(
     HTTP overhead is judged against an in-process time taken under the same load.
     """
     port = free_port()
-    env = dict(os.environ, QA_RATE_LIMIT="0", HF_HUB_OFFLINE="1")
+    # The server's query cache is off: the rounds repeat the shipped questions, and the HTTP
+    # ratios are about answering a question, not remembering its vector.
+    env = dict(os.environ, QA_RATE_LIMIT="0", HF_HUB_OFFLINE="1", QA_QUERY_CACHE="0")
     args = [sys.executable, "-m", "qa", "serve", "--index", str(index_dir), "--seeds"]
     args += [str(seeds_dir), *f"--host 127.0.0.1 --port {port} --rate-limit 0".split()]
     with tempfile.TemporaryFile() as log:

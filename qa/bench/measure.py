@@ -113,6 +113,35 @@ def measure_ask(
     }
 
 
+def measure_query_cache(
+    settings: Settings, embedder: Any, questions: Sequence[str], rounds: int
+) -> dict[str, Any]:
+    """p50 of `QAService.ask` for a question new to the query cache and for it asked again.
+
+    The service's embedder is `embedder` behind a QueryCache, as the process-wide one is;
+    the cache is emptied before each new question, which is then asked twice in a row.
+    """
+    from qa.ask.service import QAService
+    from qa.encoders import QueryCache
+
+    cache = QueryCache(embedder)
+    service = QAService(settings, cache)
+    service.ready()
+    new: list[float] = []
+    again: list[float] = []
+    for _ in range(rounds):
+        for q in questions:
+            cache.clear_query_cache()
+            for times in (new, again):
+                t = time.perf_counter()
+                service.ask(q)
+                times.append(time.perf_counter() - t)
+    return {
+        "ask_new_question_ms": summary_ms(new),
+        "ask_repeated_question_ms": summary_ms(again),
+    }
+
+
 def _timed_process(args: list[str], env: dict[str, str]) -> float:
     t = time.perf_counter()
     subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -121,7 +150,7 @@ def _timed_process(args: list[str], env: dict[str, str]) -> float:
 
 def measure_cold(index_dir: Path, question: str, rounds: int) -> dict[str, Any]:
     """Wall time of a fresh `qa ask` and of a fresh `import sentence_transformers`, alternated."""
-    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", QA_QUERY_CACHE="0")
     ask = [sys.executable, "-m", "qa", "ask", "--index", str(index_dir), question]
     st = [sys.executable, "-c", "import sentence_transformers"]
     asks, imports = [], []

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.bench.plan import check_bar
+from qa.encoders.choice import describe_choice, describe_cpu
 
 # Relative to the working directory, as every path of the command line is.
 README = Path("README.md")
@@ -39,9 +40,12 @@ def _measures(r: dict[str, Any]) -> list[str]:
     out = [
         f"Measured by `qa bench{' --quick' if r.get('plan') == 'quick' else ''}` on "
         f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores, Python {m.get('python', '?')}, "
-        f"onnxruntime {m.get('onnxruntime', '?')}, {r.get('date', '?')}; encoder "
-        f"`{r.get('encoder', '?')}`. Other work ran on the machine at the same time, so "
-        "absolute numbers wander; the bar is judged on ratios within the one run.",
+        f"onnxruntime {m.get('onnxruntime', '?')}, {r.get('date', '?')}; CPU features: "
+        f"{describe_cpu(r.get('cpu_features'))}; encoder `{r.get('encoder', '?')}`"
+        f"{' (set by QA_ENCODER)' if r.get('encoder_overridden') else ''}, the export's "
+        f"{describe_choice(r.get('encoder_choice'), cpu=False)}. Other work ran on the machine "
+        "at the same time, so absolute numbers wander; the bar is judged on ratios within the "
+        "one run.",
         "",
         "| measure | value |",
         "|---|---|",
@@ -64,6 +68,10 @@ def _measures(r: dict[str, Any]) -> list[str]:
     if one and ask:
         row("`ask_ms.p50` / the one-thread reference (stricter than bar 1)", _fmt(ask / one, 3))
     row("`QAService.ask` on the shipped questions, ms (`ask_ms`)", _pp(r.get("ask_ms")))
+    row(
+        "`QAService.ask`, a question new to the query cache / the same asked again, ms",
+        f"{_pp(r.get('ask_new_question_ms'))} / {_pp(r.get('ask_repeated_question_ms'))}",
+    )
     row("HTTP `/api/ask`, 1 client, ms (`http_ask_ms`)", _pp(r.get("http_ask_ms")))
     row("`QAService.ask` timed alongside those requests, ms", _pp(r.get("ask_ms_alongside_http")))
     row("HTTP `/api/health`, 1 client, ms (`http_health_ms`)", _pp(r.get("http_health_ms")))

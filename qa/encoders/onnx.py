@@ -3,11 +3,13 @@
 The ONNX files are exported once from the bundled weights (this needs torch, so it happens at
 index time or in `make`'s set-up) into a cache folder beside the virtual environment:
 
-    <venv>/share/qa-models/all-MiniLM-L6-v2/
+    <venv>/share/qa-models/all-MiniLM-L6-v2.v3/   (the export's version: see `model_dir`)
         model.onnx         fp32: BertModel + mean pooling over the attention mask + L2 norm
+        model-fused.onnx   the same in fp32, attention, layer norms and GELU fused (see `fuse`)
         model-int8.onnx    the same with 8-bit weights (blocks of 16, see `quantize`)
         tokenizer.json     the bundled tokenizer
-        meta.json          sha256 of every file above and of the weights they came from
+        meta.json          sha256 of every file above and of the weights they came from, and
+                           the variant measured fastest on this host (qa.encoders.choice)
 
 Loading checks the files against meta.json and meta.json against the bundled weights, so a
 damaged or stale export is redone rather than used. Loading imports neither torch nor
@@ -38,12 +40,10 @@ from qa.model import DIM, MODEL_NAME, bundled_model_path
 MAX_TOKENS = 256
 BATCH_SIZE = 32
 # Bump when the export or the quantisation changes: the cache is redone.
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 INT8_BLOCK = 16
-FILES = {"onnx": "model.onnx", "onnx-int8": "model-int8.onnx"}
+FILES = {"onnx": "model.onnx", "onnx-fused": "model-fused.onnx", "onnx-int8": "model-int8.onnx"}
 SOURCE_FILES = ("model.safetensors", "config.json", "tokenizer.json")
-
-
 
 
 def cache_root() -> Path:
@@ -56,8 +56,13 @@ def cache_root() -> Path:
 
 
 def model_dir(root: Path | None = None) -> Path:
-    """Where the exported files of the bundled model live."""
-    return (root or cache_root()) / MODEL_NAME
+    """Where the exported files of the bundled model live.
+
+    The folder is named with the export's version, so two checkouts of different versions
+    sharing one virtual environment each keep their own export instead of redoing each
+    other's on every start.
+    """
+    return (root or cache_root()) / f"{MODEL_NAME}.v{EXPORT_VERSION}"
 
 
 def _sha256(path: Path) -> str:
@@ -100,10 +105,25 @@ def _source_unchanged(source: Path, recorded: dict[str, dict[str, Any]]) -> bool
     return True
 
 
+def read_meta(folder: Path) -> dict[str, Any]:
+    """The export's meta.json (FileNotFoundError, OSError or ValueError when unusable)."""
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError("meta.json is not an object")
+    return meta
+
+
+def write_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """Replace the export's meta.json atomically."""
+    tmp = folder / ".meta.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    tmp.replace(folder / "meta.json")
+
+
 def check_export(folder: Path, source: Path, variant: str) -> str | None:
     """Why the export in `folder` cannot serve `variant` (None when it can)."""
     try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        meta = read_meta(folder)
     except FileNotFoundError:
         return "not exported yet"
     except (OSError, ValueError) as exc:
@@ -121,18 +141,21 @@ def check_export(folder: Path, source: Path, variant: str) -> str | None:
     return None
 
 
-def export_onnx(source: Path, out: Path) -> None:
+def export_onnx(source: Path, out: Path, attention: str | None = None) -> None:
     """Export the weights in `source` to `out` as fp32 ONNX with pooling and normalisation.
 
     The graph computes exactly what sentence-transformers' pipeline for this model does:
     BertModel, mean of the token vectors weighted by the attention mask, L2 normalisation.
+    `attention` picks transformers' attention implementation (None: its default, sdpa);
+    "eager" traces to the plain pattern onnxruntime's optimiser knows how to fuse.
     """
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    bert = AutoModel.from_pretrained(str(source)).eval()
+    kwargs = {} if attention is None else {"attn_implementation": attention}
+    bert = AutoModel.from_pretrained(str(source), **kwargs).eval()
 
     class Pooled(torch.nn.Module):
         def __init__(self, bert: Any) -> None:
@@ -171,16 +194,47 @@ def export_onnx(source: Path, out: Path) -> None:
         )
 
 
+def fuse(source: Path, eager: Path, out: Path) -> dict[str, int]:
+    """`eager` (an fp32 export with eager attention) with its operators fused, saved as `out`.
+
+    onnxruntime's transformer optimiser (offline, so every host loads the fused graph) turns
+    each layer's attention into one Attention node, embeddings plus their layer norm into
+    EmbedLayerNormalization, residual adds plus layer norms into SkipLayerNormalization and
+    bias plus GELU into BiasGelu. The arithmetic stays fp32: vectors equal the plain export's
+    to 1e-6 and `qa eval` gives identical figures. Returns the count of each fused operator.
+    """
+    import logging
+
+    from onnxruntime.transformers import optimizer
+
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    logging.disable(logging.WARNING)  # the optimiser reports every pass
+    try:
+        model = optimizer.optimize_model(
+            str(eager),
+            model_type="bert",
+            num_heads=int(config["num_attention_heads"]),
+            hidden_size=int(config["hidden_size"]),
+            opt_level=0,  # only the fusions; onnxruntime applies its own passes when loading
+        )
+        fused = {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
+    finally:
+        logging.disable(logging.NOTSET)
+    model.save_model_to_file(str(out), use_external_data_format=False)
+    return fused
+
+
 def quantize(fp32: Path, out: Path) -> None:
     """8-bit weights in blocks of 16 along the input axis, each block with its own scale.
 
     Weight-only: every MatMul becomes a MatMulNBits whose activations are quantised per block
     of each row at run time (accuracy level 4, int8 dot products), so a text's vector does
     not depend on the other texts of its batch. A question reads a quarter of the weight
-    bytes and takes ~60% of the fp32 time, with cosine >= 0.9995 to fp32 and `qa eval` within
-    0.001 of it. onnxruntime's dynamic int8 (`quantize_dynamic`, per-tensor activations) is
-    faster still but drifts to cosine 0.93 (0.99 per channel) and moved a borderline question
-    across the answerability threshold.
+    bytes: with VNNI it takes ~60% of the fp32 time, on an AVX2-only CPU longer than fp32.
+    Cosine to fp32 is >= 0.9995, but `qa eval` on the dev sets moves by one question, so it is
+    no host's default (qa.encoders.choice) and serves only when `QA_ENCODER` names it.
+    onnxruntime's dynamic int8 (`quantize_dynamic`) is faster still but moves several
+    questions, per channel and with the sensitive layers kept in fp32 too (see the README).
     """
     import logging
 
@@ -210,7 +264,13 @@ def quantize(fp32: Path, out: Path) -> None:
 
 
 def export(source: Path, folder: Path) -> None:
-    """Export fp32 and int8 models with the tokenizer into `folder` (replaced atomically)."""
+    """Export every variant with the tokenizer into `folder` (replaced atomically).
+
+    Before the folder is published, the variants that qualify are timed on this host and the
+    fastest is recorded in meta.json as the default encoder of builds made here.
+    """
+    from qa.encoders.choice import choose
+
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     tmp.chmod(0o755)
@@ -220,6 +280,8 @@ def export(source: Path, folder: Path) -> None:
         os.chdir(tmp)
         try:
             export_onnx(source, tmp / FILES["onnx"])
+            export_onnx(source, tmp / "eager.onnx", attention="eager")
+            fused = fuse(source, tmp / "eager.onnx", tmp / FILES["onnx-fused"])
             quantize(tmp / FILES["onnx"], tmp / FILES["onnx-int8"])
         finally:
             os.chdir(cwd)
@@ -229,11 +291,13 @@ def export(source: Path, folder: Path) -> None:
             "model": MODEL_NAME,
             "source": _source_facts(source),
             "files": {name: _sha256(tmp / name) for name in (*FILES.values(), "tokenizer.json")},
+            "fused_operators": fused,
         }
         for p in tmp.iterdir():
             if p.name not in meta["files"]:
                 p.unlink() if p.is_file() else shutil.rmtree(p)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        meta["choice"] = choose(tmp)
+        write_meta(tmp, meta)
         old = folder.with_name(f".{folder.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         if folder.exists():
@@ -244,7 +308,7 @@ def export(source: Path, folder: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_exported(variant: str = "onnx-int8", root: Path | None = None) -> Path:
+def ensure_exported(variant: str = "onnx", root: Path | None = None) -> Path:
     """The folder holding a verified export for `variant`, exporting it first if needed."""
     if variant not in FILES:
         raise EncoderUnavailable(f"unknown ONNX variant {variant!r}; use one of {sorted(FILES)}")
@@ -269,59 +333,74 @@ def ensure_exported(variant: str = "onnx-int8", root: Path | None = None) -> Pat
     return folder
 
 
+def open_session(path: Path, threads: int) -> Any:
+    """An onnxruntime CPU session on `threads` intra-op threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load_tokenizer(folder: Path) -> Any:
+    """The export's tokenizer, set up as sentence-transformers runs this model.
+
+    The bundled tokenizer.json pads everything to 128 and truncates there; the model was
+    trained and is run by sentence-transformers with padding to the longest text and
+    truncation at 256.
+    """
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    return tokenizer
+
+
+def model_inputs(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Token ids and attention mask of `texts`, padded to the longest."""
+    encodings = tokenizer.encode_batch(list(texts))
+    width = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), width), dtype=np.int64)
+    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    for i, e in enumerate(encodings):
+        ids[i, : len(e.ids)] = e.ids
+        mask[i, : len(e.ids)] = 1
+    return {"input_ids": ids, "attention_mask": mask}
+
+
 class OnnxEmbedder:
     """all-MiniLM-L6-v2 through onnxruntime; vectors match sentence-transformers' fp32 ones.
 
     A single text (a question) runs on one thread: with two threads on two cores, one other
     busy process multiplies the tail latency, and the web server already runs one question per
-    thread. Batches (index builds) use every core.
+    thread. (A question embedded alone on both cores cut `QAService.ask` p50 by a quarter, but
+    then one client already used both cores and 8 clients served 0.95 times its requests/s:
+    bar 2b wants 1.3.) Batches (index builds) use every core.
     """
 
     dim = DIM
 
-    def __init__(self, variant: str = "onnx-int8", root: Path | None = None) -> None:
+    def __init__(self, variant: str = "onnx", root: Path | None = None) -> None:
         folder = ensure_exported(variant, root)
-        import onnxruntime as ort
-        from tokenizers import Tokenizer
-
         self.variant = variant
         self.name = f"{MODEL_NAME}/{variant}"
         self.path = folder / FILES[variant]
-        self._ort = ort
-        self._query = self._session(1)
+        self._query = open_session(self.path, 1)
         self._bulk: Any = None
         self._bulk_lock = threading.Lock()
-        # The bundled tokenizer.json pads everything to 128 and truncates there; the model
-        # was trained and is run by sentence-transformers with padding to the longest text
-        # and truncation at 256.
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
-
-    def _session(self, threads: int) -> Any:
-        options = self._ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        return self._ort.InferenceSession(
-            str(self.path), options, providers=["CPUExecutionProvider"]
-        )
+        self._tokenizer = load_tokenizer(folder)
 
     def _bulk_session(self) -> Any:
         with self._bulk_lock:
             if self._bulk is None:
-                self._bulk = self._session(os.cpu_count() or 1)
+                self._bulk = open_session(self.path, os.cpu_count() or 1)
             return self._bulk
 
     def _run(self, session: Any, texts: Sequence[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(list(texts))
-        width = max(len(e.ids) for e in encodings)
-        ids = np.zeros((len(encodings), width), dtype=np.int64)
-        mask = np.zeros((len(encodings), width), dtype=np.int64)
-        for i, e in enumerate(encodings):
-            ids[i, : len(e.ids)] = e.ids
-            mask[i, : len(e.ids)] = 1
-        out = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+        out = session.run(None, model_inputs(self._tokenizer, texts))[0]
         return np.asarray(out, dtype=np.float32)
 
     def encode(
@@ -346,17 +425,30 @@ class OnnxEmbedder:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m qa.encoders.onnx`: export (if needed) and verify the ONNX models."""
+    """`python -m qa.encoders.onnx`: export (if needed) and verify the ONNX models, and say
+    which variant this host's builds use by default."""
     import argparse
+
+    from qa.encoders.choice import choose, describe_choice
 
     p = argparse.ArgumentParser(description=main.__doc__)
     p.add_argument("--force", action="store_true", help="export again even if the cache is good")
+    p.add_argument(
+        "--choose", action="store_true", help="time the variants again and record the fastest"
+    )
     args = p.parse_args(argv)
     if args.force:
         with locked(cache_root() / ".export.lock"):
             export(Path(bundled_model_path()), model_dir())
     for variant in FILES:
         print(f"{variant}: {ensure_exported(variant) / FILES[variant]}")
+    folder = model_dir()
+    if args.choose:
+        with locked(folder.parent / ".export.lock"):
+            meta = read_meta(folder)
+            meta["choice"] = choose(folder)
+            write_meta(folder, meta)
+    print(describe_choice(read_meta(folder).get("choice")))
     return 0
 
 
