@@ -23,7 +23,7 @@ class Settings:
     )
     top_k: int = _setting(5, "how many citations an answer carries")
     min_score: float = _setting(
-        0.31, "answerability threshold: the probability that the top passage answers (qa train)"
+        0.32, "answerability threshold: the probability that the top passage answers (qa train)"
     )
     host: str = _setting("127.0.0.1", "address the web server listens on")
     port: int = _setting(8000, "port the web server listens on")

@@ -15,6 +15,7 @@ the ranking policy decides (qa.ask.ranking); this module composes its verdict in
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
@@ -123,7 +124,7 @@ def compose(
                 end=p.end,
                 text=p.text,
                 highlights=spans,
-                score=round(max(0.0, min(1.0, c.score)), 4),
+                score=round(_relevance(ranked.support, c.score - top), 4),
                 doc_sha256=doc.sha256,
                 also_at=p.also_at,
                 close=n == 1 or c.score >= top - CLOSE_MARGIN,
@@ -190,6 +191,14 @@ def _near_duplicate(a: set[str], b: set[str]) -> bool:
     if not a or not b:
         return a == b
     return len(a & b) / min(len(a), len(b)) >= DUPLICATE_OVERLAP
+
+
+def _relevance(support: float, behind: float) -> float:
+    """A citation's relevance in 0..1: the top one's is the probability that it answers the
+    question; another's is that probability lowered by how far it ranks behind (the ranking's
+    scores are log-odds of one passage over another)."""
+    p = min(max(support, 1e-6), 1 - 1e-6)
+    return 1.0 / (1.0 + math.exp(-(math.log(p / (1 - p)) + behind)))
 
 
 def answer_text(citations: list[Citation], build: LoadedBuild) -> str:

@@ -42,6 +42,7 @@ ANSWER_FEATURES = (
     "type_missing",  # the question's form asks for something it does not hold
     "unknown",  # share of the question's content words the corpus never uses
     "names_unknown",  # share of the question's names the corpus never uses
+    "any_name_unknown",  # the question names something the corpus never mentions
     "missing_rarest",  # rarity of the rarest question word the passage lacks (0..1)
     "sentence_rare_overlap",  # share of the question's rare vocabulary its best sentence holds
 )
@@ -253,6 +254,7 @@ class Ranker:
                 top.feature("type_missing"),
                 len(unknown) / len(query.terms) if query.terms else 0.0,
                 len(names_unknown) / len(facts.names) if facts.names else 0.0,
+                float(bool(names_unknown)),
                 max(
                     (self.facts.rarity(t) for t in query.terms - self.facts.passage_terms[top.row]),
                     default=0.0,
