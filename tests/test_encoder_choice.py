@@ -11,11 +11,11 @@ import pytest
 
 from qa.ask.service import QAService
 from qa.bench import report
-from qa.encoders import QueryCache, default_embedder, query_cache_size
+from qa.encoders import QueryCache, configured_encoder, default_embedder, query_cache_size
 from qa.encoders import choice as encoder_choice
 from qa.encoders.onnx import FILES, model_dir, read_meta
 from qa.index.build import build_index
-from qa.model import ENCODERS, FALLBACK_ENCODER, configured_encoder
+from qa.model import ENCODERS, FALLBACK_ENCODER
 from qa.settings import Settings
 from tests.conftest import SEEDS, FakeEmbedder
 

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qa.ask.wording import ACRONYM, QUESTION_WORDS, STOP, TITLE_CASE, key_words, names, tokens
 from qa.errors import QuestionError
 from qa.text import one_line
 
@@ -111,11 +112,6 @@ def check_history(history: Any) -> tuple[Turn, ...]:
 
 # --- reading a question -----------------------------------------------------------------------
 
-_WORD = re.compile(r"(?:[A-Z]\.){2,4}|[A-Za-z][\w'’.-]*[\w]|[A-Za-z]|\d[\d,.]*")
-_QUESTION_WORDS = frozenset(
-    "what which who whom whose when where why how whether is are was were do does did can could "
-    "will would should has have had may might".split()
-)
 _OPENERS = re.compile(
     r"^\s*(?:and|but|so|also|then|plus|or|and\s+what\s+about|and\s+how\s+about|what\s+about|"
     r"how\s+about|what\s+of|and\s+also|and\s+then|and\s+so)\b[\s,]*",
@@ -157,91 +153,19 @@ _DEFINITION = re.compile(
     r"^\s*(?:what|who)\s+(?:is|are|was|were)\s+(?:an?\s+|the\s+)?\S+\s*\??\s*$|^\s*define\b",
     re.IGNORECASE,
 )
-# Words that carry no topic of their own (besides the question words).
-_FUNCTION = frozenset(
-    """
-    a an the of to in on at by for from with about as into over and or but not no nor so yet
-    this that these those it its they them their there he she his her him we you i me my our your
-    us be been being am any some many much more most other another such very also just only
-    than then too again else ever still even really all each every both either neither now
-    say said says tell told think thought know knew mean means meant happen happened happens
-    go goes went get got make made take took give gave come came see saw
-    about after before during since until while because if
-    """.split()
-)
-_STOP = _FUNCTION | _QUESTION_WORDS | {"please", "ok", "okay", "yes", "thanks"}
-_MINOR = frozenset({"of", "and", "for", "the", "de", "von", "van", "al", "bin"})
-# Words inside one name ("Secretary of State"); "and" joins two names, so it is not one.
-_JOINERS = _MINOR - {"and"}
-_TITLE_CASE = re.compile(r"^[A-Z][a-z'’-]+$|^[A-Z][a-z]*[A-Z][\w'’-]*$")
-_ACRONYM = re.compile(r"^(?:[A-Z]{2,6}s?|(?:[A-Z]\.){2,4})$")
-
-
-def _tokens(text: str) -> list[str]:
-    return [
-        m.group(0).rstrip(".") if not _ACRONYM.match(m.group(0)) else m.group(0)
-        for m in _WORD.finditer(text)
-    ]
-
-
-def names(text: str) -> list[str]:
-    """Capitalised name sequences and acronyms of `text`, in order, without repeats.
-
-    A capitalised function or question word ("What", "The", "And") is no name; a sequence may
-    hold "of"/"and"/"for"/"the" inside ("Secretary of State").
-    """
-    toks = _tokens(text)
-    out: list[str] = []
-    cur: list[str] = []
-
-    def flush() -> None:
-        while cur and cur[-1].lower() in _MINOR:
-            cur.pop()
-        if cur:
-            name = " ".join(cur).replace("’", "'")
-            name = re.sub(r"'s$", "", name)
-            if name and name not in out:
-                out.append(name)
-        cur.clear()
-
-    for i, t in enumerate(toks):
-        is_name = (_TITLE_CASE.match(t) or _ACRONYM.match(t)) and t.lower() not in _STOP
-        if is_name and i == 0 and not _ACRONYM.match(t):
-            # A question's first word is capitalised anyway: a name only when one follows.
-            nxt = toks[1] if len(toks) > 1 else ""
-            is_name = bool(_TITLE_CASE.match(nxt) or _ACRONYM.match(nxt))
-        if is_name or (cur and t.lower() in _JOINERS and t.islower()):
-            cur.append(t)
-        else:
-            flush()
-    flush()
-    return out
-
-
-def key_words(text: str) -> list[str]:
-    """Lower-case content words of `text` that are not part of a name, in order, no repeats."""
-    inside = {w.lower() for n in names(text) for w in n.split()}
-    out: list[str] = []
-    for t in _tokens(text):
-        w = t.lower().replace("’", "'")
-        w = re.sub(r"'s$", "", w)
-        if len(w) < 3 or w in _STOP or w in inside or w[0].isdigit() or w in out:
-            continue
-        out.append(w)
-    return out
 
 
 def _lower_words(text: str) -> list[str]:
-    return [t.lower().replace("’", "'") for t in _tokens(text)]
+    return [t.lower().replace("’", "'") for t in tokens(text)]
 
 
 def _pronoun_kind(question: str) -> str | None:
     """The first reference the question makes to something outside it, if any."""
-    toks = _tokens(question)
+    toks = tokens(question)
     low = [t.lower() for t in toks]
     own_names = 0
     for i, (t, w) in enumerate(zip(toks, low, strict=True)):
-        if (_TITLE_CASE.match(t) or _ACRONYM.match(t)) and w not in _STOP:
+        if (TITLE_CASE.match(t) or ACRONYM.match(t)) and w not in STOP:
             own_names += 1
             continue
         nxt = low[i + 1] if i + 1 < len(low) else ""
@@ -264,9 +188,9 @@ def _pronoun_kind(question: str) -> str | None:
             conjunction = (
                 w == "that"
                 and nxt
-                and not (nxt not in _STOP and toks[i + 1].islower())
+                and not (nxt not in STOP and toks[i + 1].islower())
                 and i > 0
-                and low[i - 1] not in _QUESTION_WORDS | _PREPOSITIONS
+                and low[i - 1] not in QUESTION_WORDS | _PREPOSITIONS
             )
             if not conjunction:
                 return "reference"
@@ -313,10 +237,10 @@ def _noun_phrase(question: str) -> str | None:
     words = _lower_words(rest)
     if not words or len(words) > 5:
         return None
-    if words[0] in _QUESTION_WORDS or any(w in _PERSONAL | _PLURAL | _THING for w in words):
+    if words[0] in QUESTION_WORDS or any(w in _PERSONAL | _PLURAL | _THING for w in words):
         return None
     # A verb-less phrase: nothing but names, articles and nouns (no auxiliary, no question word).
-    if any(w in _QUESTION_WORDS for w in words):
+    if any(w in QUESTION_WORDS for w in words):
         return None
     return rest
 
@@ -344,7 +268,7 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
     found = names(resolved)
     person = None
     answer_said = None
-    single = [n for n in names(own) if not _ACRONYM.match(n)]
+    single = [n for n in names(own) if not ACRONYM.match(n)]
     if re.match(r"^\s*(?:and\s+)?who\b", own, re.IGNORECASE) and turn.answer:
         # "Who ...?" is about the person the answer names.
         from qa.ask.shortanswer import first_new_name
@@ -393,11 +317,11 @@ def _replace_word(text: str, words: Iterable[str], by: str) -> str:
 
 def _unbound_person(question: str) -> bool:
     """Whether a personal pronoun of the question comes before any name it holds."""
-    toks = _tokens(question)
+    toks = tokens(question)
     for i, t in enumerate(toks):
         if t.lower() in _PERSONAL:
             return True
-        if i > 0 and (_TITLE_CASE.match(t) or _ACRONYM.match(t)) and t.lower() not in _STOP:
+        if i > 0 and (TITLE_CASE.match(t) or ACRONYM.match(t)) and t.lower() not in STOP:
             return False
     return False
 

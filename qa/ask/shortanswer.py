@@ -21,8 +21,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.ask.followup import key_words
 from qa.ask.query import asks_for_author
+from qa.ask.wording import key_words
 from qa.text import Span
 
 _MONTHS = (

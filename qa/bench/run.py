@@ -40,9 +40,8 @@ def run(
 ) -> dict[str, Any]:
     """Every measurement, in the order that keeps each one honest; returns the result object."""
     from qa.ask.service import QAService
-    from qa.encoders import default_embedder
+    from qa.encoders import configured_encoder, default_embedder
     from qa.encoders.choice import cpu_features, recorded_choice
-    from qa.model import configured_encoder
 
     say = progress or (lambda _msg: None)
     seeds_dir = seeds_dir or Settings.from_env().seeds_dir

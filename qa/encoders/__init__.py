@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from qa.model import ENCODERS, Embedder, configured_encoder
+from qa.encoders.choice import host_encoder
+from qa.model import ENCODERS, Embedder
 
 # Query vectors kept by the process-wide embedder (1.5 KB each); `QA_QUERY_CACHE=0` turns the
 # cache off (`qa bench` does, to time the encoder rather than the cache).
@@ -120,3 +121,17 @@ def default_embedder() -> QueryCache:
         if _default is None:
             _default = QueryCache(make_embedder(configured_encoder()), query_cache_size())
         return _default
+
+
+def configured_encoder(env: dict[str, str] | None = None) -> str:
+    """The encoder named by `QA_ENCODER`, else the one measured fastest on this host.
+
+    ValueError for an unknown name. Without `QA_ENCODER` this reads the export's meta.json
+    (exporting first if there is none yet, as the first `qa index` does).
+    """
+    value = (os.environ if env is None else env).get("QA_ENCODER", "").strip()
+    if not value:
+        return host_encoder()
+    if value not in ENCODERS:
+        raise ValueError(f"QA_ENCODER={value!r} is not one of {', '.join(ENCODERS)}")
+    return value

@@ -21,6 +21,7 @@ Two facts decide it, kept apart because they differ in kind:
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from qa.filelock import locked
 from qa.model import ENCODERS, FALLBACK_ENCODER
 
 QUALITY_LIMIT = 0.01
@@ -194,8 +196,9 @@ def describe_choice(choice: dict[str, Any] | None, cpu: bool = True) -> str:
 
 
 def recorded_choice(root: Path | None = None) -> dict[str, Any] | None:
-    """The choice in the current export's meta.json, exporting first if there is none."""
-    from qa.encoders.onnx import EXPORT_VERSION, ensure_exported, model_dir, read_meta
+    """The choice in the current export's meta.json: exporting first if there is no export,
+    measuring and recording it if the export was made without one (an encoder loaded first)."""
+    from qa.encoders.onnx import EXPORT_VERSION, ensure_exported, model_dir, read_meta, write_meta
 
     folder = model_dir(root)
     try:
@@ -203,7 +206,13 @@ def recorded_choice(root: Path | None = None) -> dict[str, Any] | None:
     except (OSError, ValueError):
         meta = None
     if meta is None or meta.get("version") != EXPORT_VERSION:
-        meta = read_meta(ensure_exported(FALLBACK_ENCODER, root))
+        meta = read_meta(ensure_exported(FALLBACK_ENCODER, root, choose))
+    if not isinstance(meta.get("choice"), dict):
+        with locked(folder.parent / ".export.lock"):
+            meta = read_meta(folder)
+            if not isinstance(meta.get("choice"), dict):
+                meta["choice"] = choose(folder)
+                write_meta(folder, meta)
     choice = meta.get("choice")
     return choice if isinstance(choice, dict) else None
 
@@ -212,3 +221,44 @@ def host_encoder(root: Path | None = None) -> str:
     """The default encoder of builds made on this host (the measured choice, else fp32)."""
     encoder = (recorded_choice(root) or {}).get("encoder")
     return encoder if encoder in ENCODERS else FALLBACK_ENCODER
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m qa.encoders.choice`: export (if needed) and verify the ONNX models, and say
+    which variant this host's builds use by default."""
+    import argparse
+
+    from qa.encoders.onnx import (
+        FILES,
+        bundled_model_path,
+        cache_root,
+        ensure_exported,
+        export,
+        model_dir,
+        read_meta,
+        write_meta,
+    )
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("--force", action="store_true", help="export again even if the cache is good")
+    p.add_argument(
+        "--choose", action="store_true", help="time the variants again and record the fastest"
+    )
+    args = p.parse_args(argv)
+    if args.force:
+        with locked(cache_root() / ".export.lock"):
+            export(Path(bundled_model_path()), model_dir(), choose)
+    for variant in FILES:
+        print(f"{variant}: {ensure_exported(variant, None, choose) / FILES[variant]}")
+    folder = model_dir()
+    if args.choose:
+        with locked(folder.parent / ".export.lock"):
+            meta = read_meta(folder)
+            meta["choice"] = choose(folder)
+            write_meta(folder, meta)
+    print(describe_choice(recorded_choice()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

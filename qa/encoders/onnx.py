@@ -263,14 +263,15 @@ def quantize(fp32: Path, out: Path) -> None:
     quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
 
 
-def export(source: Path, folder: Path) -> None:
+def export(
+    source: Path, folder: Path, choose: Callable[[Path], dict[str, Any]] | None = None
+) -> None:
     """Export every variant with the tokenizer into `folder` (replaced atomically).
 
-    Before the folder is published, the variants that qualify are timed on this host and the
-    fastest is recorded in meta.json as the default encoder of builds made here.
+    With `choose` (qa.encoders.choice), before the folder is published the variants that
+    qualify are timed on this host and the fastest is recorded in meta.json as the default
+    encoder of builds made here.
     """
-    from qa.encoders.choice import choose
-
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     tmp.chmod(0o755)
@@ -296,7 +297,8 @@ def export(source: Path, folder: Path) -> None:
         for p in tmp.iterdir():
             if p.name not in meta["files"]:
                 p.unlink() if p.is_file() else shutil.rmtree(p)
-        meta["choice"] = choose(tmp)
+        if choose is not None:
+            meta["choice"] = choose(tmp)
         write_meta(tmp, meta)
         old = folder.with_name(f".{folder.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -308,8 +310,13 @@ def export(source: Path, folder: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def ensure_exported(variant: str = "onnx", root: Path | None = None) -> Path:
-    """The folder holding a verified export for `variant`, exporting it first if needed."""
+def ensure_exported(
+    variant: str = "onnx",
+    root: Path | None = None,
+    choose: Callable[[Path], dict[str, Any]] | None = None,
+) -> Path:
+    """The folder holding a verified export for `variant`, exporting it first if needed (and
+    then recording the host's choice of variant with `choose`, when given)."""
     if variant not in FILES:
         raise EncoderUnavailable(f"unknown ONNX variant {variant!r}; use one of {sorted(FILES)}")
     source = Path(bundled_model_path())
@@ -321,7 +328,7 @@ def ensure_exported(variant: str = "onnx", root: Path | None = None) -> Path:
         if problem is None:
             return folder
         try:
-            export(source, folder)
+            export(source, folder, choose)
         except ImportError as exc:
             raise EncoderUnavailable(
                 f"the ONNX model in {folder} is unusable ({problem}) and exporting it needs "
@@ -422,35 +429,3 @@ class OnnxEmbedder:
             if progress:
                 progress(len(rows))
         return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m qa.encoders.onnx`: export (if needed) and verify the ONNX models, and say
-    which variant this host's builds use by default."""
-    import argparse
-
-    from qa.encoders.choice import choose, describe_choice
-
-    p = argparse.ArgumentParser(description=main.__doc__)
-    p.add_argument("--force", action="store_true", help="export again even if the cache is good")
-    p.add_argument(
-        "--choose", action="store_true", help="time the variants again and record the fastest"
-    )
-    args = p.parse_args(argv)
-    if args.force:
-        with locked(cache_root() / ".export.lock"):
-            export(Path(bundled_model_path()), model_dir())
-    for variant in FILES:
-        print(f"{variant}: {ensure_exported(variant) / FILES[variant]}")
-    folder = model_dir()
-    if args.choose:
-        with locked(folder.parent / ".export.lock"):
-            meta = read_meta(folder)
-            meta["choice"] = choose(folder)
-            write_meta(folder, meta)
-    print(describe_choice(read_meta(folder).get("choice")))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,6 +18,7 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from qa.ask.service import QAService
+from qa.corpus import Document
 from qa.errors import (
     FeedbackError,
     FeedbackUnavailable,
@@ -164,7 +165,7 @@ def _api(app: Flask, svc: QAService, store: FeedbackStore, openapi: dict[str, An
         doc = svc.document(doc_id)
         if doc is None:
             raise ApiError(404, "unknown_document", f"no document {doc_id!r} in the index")
-        return jsonify(schema.document_object(doc))
+        return jsonify(_document_object(doc))
 
     @app.get("/api/health")
     def health() -> Response | tuple[Response, int]:
@@ -293,3 +294,15 @@ def _http_error_text(status: int, exc: HTTPException) -> tuple[str, str]:
         )
     name = (exc.name or "error").lower().replace(" ", "_").replace("-", "_")
     return name, exc.description or name
+
+
+def _document_object(doc: Document) -> dict[str, Any]:
+    """A document as `GET /api/documents/<doc_id>` returns it (schema.DOCUMENT)."""
+    return {
+        "id": doc.id,
+        "title": doc.display_title,
+        "byline": doc.byline,
+        "sha256": doc.sha256,
+        "text": doc.raw,
+        "sections": [{"heading": s.heading, "start": s.start, "end": s.end} for s in doc.sections],
+    }

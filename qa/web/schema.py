@@ -13,7 +13,6 @@ from jsonschema import Draft202012Validator
 
 from qa.ask.followup import MAX_ANSWER_CHARS, MAX_TURN_CITATIONS, MAX_TURNS
 from qa.ask.query import MAX_QUESTION_CHARS, MAX_TOP_K
-from qa.corpus import Document
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_DOC_ID_CHARS = 200
@@ -486,16 +485,4 @@ def openapi_document(default_top_k: int = 5) -> dict[str, Any]:
                 "Error": ERROR,
             }
         },
-    }
-
-
-def document_object(doc: Document) -> dict[str, Any]:
-    """A document as `GET /api/documents/<doc_id>` returns it (the DOCUMENT schema)."""
-    return {
-        "id": doc.id,
-        "title": doc.display_title,
-        "byline": doc.byline,
-        "sha256": doc.sha256,
-        "text": doc.raw,
-        "sections": [{"heading": s.heading, "start": s.start, "end": s.end} for s in doc.sections],
     }
