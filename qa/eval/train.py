@@ -22,7 +22,14 @@ import numpy as np
 
 from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES
 from qa.ask.query import Query
-from qa.ask.ranking import ANSWER_FEATURES, LinearModel, Ranker, Weights, shipped_weights
+from qa.ask.ranking import (
+    ANSWER_FEATURES,
+    LinearModel,
+    Ranker,
+    Scored,
+    Weights,
+    shipped_weights,
+)
 from qa.ask.service import QAService
 from qa.eval.questions import (
     SPLITS,
@@ -116,31 +123,41 @@ def _with(w: Weights, **models: LinearModel) -> Weights:
 def _sentence_data(
     ranker: Ranker, examples: Sequence[Example], finder: EvidenceFinder
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every candidate sentence of every answerable question, labelled by the evidence."""
-    xs, ys, gs = [], [], []
-    passages = ranker.build.passages
-    for n, ex in enumerate(examples):
-        if not ex.question.answerable:
-            continue
-        scored = ranker.score(ex.query, ex.qvec)
-        if scored is None:
-            continue
-        s, _ = scored
-        labels = []
+    """Every candidate sentence of every answerable question, labelled: does it overlap an
+    occurrence of the evidence?"""
+
+    def labels(s: Scored, ex: Example) -> list[bool]:
+        out = []
         for r in s.rows.tolist():
-            p = passages[r]
+            p = ranker.build.passages[r]
             spans = [sp for ev in ex.question.evidence for sp in finder.occurrences(p.doc_id, ev)]
-            labels += [any(a < e and s0 < b for s0, e in spans) for a, b in p.sentences]
-        xs.append(s.sentence_features)
-        ys.append(np.array(labels, dtype=float))
-        gs.append(np.full(len(labels), n))
-    return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
+            out += [any(a < e and s0 < b for s0, e in spans) for a, b in p.sentences]
+        return out
+
+    return _candidate_data(ranker, examples, labels, lambda s: s.sentence_features)
 
 
 def _passage_data(
     ranker: Ranker, examples: Sequence[Example], finder: EvidenceFinder
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every candidate passage of every answerable question, labelled by the evidence."""
+    """Every candidate passage of every answerable question, labelled: does it hold the
+    evidence?"""
+
+    def labels(s: Scored, ex: Example) -> list[bool]:
+        texts = [_texts(ranker, r, finder) for r in s.rows.tolist()]
+        return [holds_evidence(t, ex.question.evidence) for t in texts]
+
+    return _candidate_data(ranker, examples, labels, lambda s: s.passage_features)
+
+
+def _candidate_data(
+    ranker: Ranker,
+    examples: Sequence[Example],
+    labels: Callable[[Scored, Example], list[bool]],
+    features: Callable[[Scored], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features, labels and question numbers (for grouped folds) of every answerable question's
+    candidates, as the ranker describes them."""
     xs, ys, gs = [], [], []
     for n, ex in enumerate(examples):
         if not ex.question.answerable:
@@ -149,12 +166,10 @@ def _passage_data(
         if scored is None:
             continue
         s, _ = scored
-        labels = [
-            holds_evidence(_texts(ranker, r, finder), ex.question.evidence) for r in s.rows.tolist()
-        ]
-        xs.append(s.passage_features)
-        ys.append(np.array(labels, dtype=float))
-        gs.append(np.full(len(labels), n))
+        y = labels(s, ex)
+        xs.append(features(s))
+        ys.append(np.array(y, dtype=float))
+        gs.append(np.full(len(y), n))
     return np.vstack(xs), np.concatenate(ys), np.concatenate(gs)
 
 
