@@ -213,6 +213,9 @@ def _nearest(spans: Sequence[Span], anchors: Sequence[int]) -> Span | None:
     return min(spans, key=lambda s: (distance(s), s[0]))
 
 
+_BYLINE_NAME = re.compile(r"\b[Bb]y[ \t]+([A-Z][\w.'’-]*(?:[ \t]+[A-Z][\w.'’-]*){0,3})")
+
+
 def find_short(question: str, raw: str, spans: Sequence[Span]) -> Span | None:
     """The exact span of `raw` inside `spans` (the highlighted sentences) that answers the
     factoid `question`, or None."""
@@ -261,8 +264,10 @@ def find_short(question: str, raw: str, spans: Sequence[Span]) -> Span | None:
         candidates = [c for c in candidates if any(_gap(c, x) <= NEAR_CHARS for x in x_at)]
         anchors = x_at
     if kind == "who" and author:
-        # "Who wrote ...": the name a byline gives.
-        byline = [c for c in candidates if re.search(r"\b[Bb]y\s+$", raw[max(0, c[0] - 4) : c[0]])]
+        # "Who wrote ...": the name a byline gives ("By Eleanor Vance"), on its own line.
+        byline = [
+            (m.start(1), m.end(1)) for a, b in spans for m in _BYLINE_NAME.finditer(raw, a, b)
+        ]
         candidates = byline or candidates
     best = _nearest(candidates, anchors)
     if best is None:
