@@ -150,3 +150,18 @@ def test_history_is_checked() -> None:
         check_history([{"question": 3}])
     with pytest.raises(QuestionError, match="citations"):
         check_history([{"question": "a", "citations": [{"doc_id": "d", "start": "1", "end": 2}]}])
+
+
+def test_she_after_who_wrote_is_the_bylines_author() -> None:
+    history = check_history(
+        [
+            {
+                "question": "Who wrote the article about the Rubio-Lavrov meeting?",
+                "answer": "US-Russia Relations: Ukraine, Diplomacy, and Geopolitical Shifts "
+                "By Eleanor Vance [1]",
+            }
+        ]
+    )
+    assert resolve("what else does she cover", history).text.startswith(
+        "what else does Eleanor Vance cover"
+    )

@@ -271,9 +271,12 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
     single = [n for n in names(own) if not ACRONYM.match(n)]
     if re.match(r"^\s*(?:and\s+)?who\b", own, re.IGNORECASE) and turn.answer:
         # "Who ...?" is about the person the answer names.
-        from qa.ask.shortanswer import first_new_name
+        from qa.ask.shortanswer import find_short, first_new_name
 
-        person = first_new_name(_answer_sentence(turn.answer), own)
+        said = _answer_sentence(turn.answer)
+        # The answer's short answer when there is one ("Who wrote ...?": the byline's name).
+        span = find_short(own, said, [(0, len(said))])
+        person = said[span[0] : span[1]] if span else first_new_name(said, own)
         if person and person not in found:
             found.insert(0, person)
     elif len(single) == 1:
