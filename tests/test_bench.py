@@ -108,6 +108,8 @@ def _result(**over: object) -> dict:
         ],
         "rss_mb": 400.0,
         "rss_growth_mb": 1.0,
+        "ask_alone_ms": {"p50": 5.0, "p95": 9.0, "n": 10},
+        "ask_with_history_ms": {"p50": 6.0, "p95": 9.5, "n": 10},
     }
     r.update(over)
     return r
@@ -115,7 +117,7 @@ def _result(**over: object) -> dict:
 
 def test_the_bar_holds_on_good_numbers_and_fails_on_bad_ones() -> None:
     good = plan.check_bar(_result())
-    assert [c.holds for c in good] == [True] * 8, good
+    assert [c.holds for c in good] == [True] * 9, good
     assert good[0].value == pytest.approx(5 / 14, abs=1e-3)
     assert good[1].value == pytest.approx(6 / (5 + 1.6), abs=1e-3)
 
@@ -132,6 +134,7 @@ def test_the_bar_holds_on_good_numbers_and_fails_on_bad_ones() -> None:
                     {"passages_target": 100000, "ask_ms": {"p50": 9.0}, "recall_at_10": 0.97},
                 ],
                 rss_growth_mb=50.0,
+                ask_with_history_ms={"p50": 8.0, "p95": 12.0, "n": 10},
             )
         )
     }
@@ -144,6 +147,7 @@ def test_the_bar_holds_on_good_numbers_and_fails_on_bad_ones() -> None:
         "5a": False,
         "5b": False,
         "6 ": False,
+        "7 ": False,
     }
 
 
@@ -224,5 +228,5 @@ def test_smoke_run_of_qa_bench_json(tmp_path: Path) -> None:
     assert r["hnsw_config"]["ef_search"] == 200 and r["hnsw_config"]["max_neighbors"] == 32
     # The contrast collection at Chroma's default HNSW settings is built and searched too.
     assert r["default_hnsw_size"] == 500 and 0 < r["default_hnsw_recall_at_10"] <= 1.0
-    assert len(r["bar"]) == 8 and all(c["value"] is not None for c in r["bar"])
+    assert len(r["bar"]) == 9 and all(c["value"] is not None for c in r["bar"])
     assert not list(tmp_path.glob("qa-bench-*"))  # the work folder is removed

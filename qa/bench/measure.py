@@ -142,6 +142,32 @@ def measure_query_cache(
     }
 
 
+def measure_history(
+    settings: Settings, embedder: Any, questions: Sequence[str], rounds: int
+) -> dict[str, Any]:
+    """p50 of `QAService.ask` for each question asked alone and asked as the fourth turn of a
+    conversation (the three turns before it carrying the answers and citations the service
+    gave, as the chat page sends them), alternating, so both meet the same load."""
+    from qa.ask.service import QAService
+
+    service = QAService(settings, embedder)
+    service.ready()
+    history = []
+    for q in questions[:3]:
+        a = service.ask(q)
+        cited = [{"doc_id": c.doc_id, "start": c.start, "end": c.end} for c in a.citations]
+        history.append({"question": q, "answer": a.answer, "citations": cited})
+    alone: list[float] = []
+    followed: list[float] = []
+    for _ in range(rounds):
+        for q in questions:
+            for times, turns in ((alone, None), (followed, history)):
+                t = time.perf_counter()
+                service.ask(q, history=turns)
+                times.append(time.perf_counter() - t)
+    return {"ask_alone_ms": summary_ms(alone), "ask_with_history_ms": summary_ms(followed)}
+
+
 def _timed_process(args: list[str], env: dict[str, str]) -> float:
     t = time.perf_counter()
     subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

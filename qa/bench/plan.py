@@ -116,4 +116,13 @@ def check_bar(r: dict[str, Any]) -> list[BarCheck]:
         max(5.0, 0.05 * (r.get("rss_mb") or 0)),
         f"RSS after minus before {r.get('soak_requests', 0):,} requests, MB",
     )
+    add(
+        "7 ask with a 3-turn history vs alone",
+        _ratio(
+            (r.get("ask_with_history_ms") or {}).get("p50"),
+            (r.get("ask_alone_ms") or {}).get("p50"),
+        ),
+        1.5,
+        "ask_with_history_ms.p50 / ask_alone_ms.p50 (the same questions, alternating)",
+    )
     return checks

@@ -27,6 +27,7 @@ from qa.bench.http import measure_http
 from qa.bench.measure import (
     measure_ask,
     measure_cold,
+    measure_history,
     measure_index,
     measure_query_cache,
     measure_scale,
@@ -75,6 +76,8 @@ def run(
         say("ask vs the reference embedding")
         settings = Settings.from_env(env={}, seeds_dir=seeds_dir, index_dir=index_dir)
         result.update(measure_ask(settings, embedder, questions, plan.rounds))
+        say("a question with a conversation before it")
+        result.update(measure_history(settings, embedder, questions, plan.rounds))
         say("a question asked again")
         result.update(measure_query_cache(settings, embedder, questions, plan.rounds))
         say("fresh processes")
