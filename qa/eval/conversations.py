@@ -30,7 +30,7 @@ from qa.eval.questions import (
     EvidenceFinder,
     Question,
     _corpus_problems,
-    _schema_message,
+    read_json_lines,
 )
 from qa.text import fold
 
@@ -111,26 +111,13 @@ def load_conversation_sets(
     sets = []
     for path in paths:
         name = conversation_set_name(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot be read as UTF-8 text ({exc})")
-            continue
         convs: list[Conversation] = []
         ids: set[str] = set()
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
+        for n, obj, line_problems in read_json_lines(path, validator):
+            problems += line_problems
+            if obj is None:
                 continue
             where = f"{path}:{n}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            errors = list(validator.iter_errors(obj))
-            if errors:
-                problems += [f"{where}: {_schema_message(e)}" for e in errors]
-                continue
             if obj["id"] in ids:
                 problems.append(f"{where}: duplicate id {obj['id']!r}")
                 continue

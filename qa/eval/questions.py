@@ -9,7 +9,7 @@ The shipped sets live in `Settings().questions_dir` (`tests/questions` by defaul
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,29 +140,14 @@ def _read_question_file(
     # Imported here: only loading needs jsonschema, not everything that imports this module.
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(QUESTION_SCHEMA)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return [], [f"{path}: no such file"]
-    except (OSError, UnicodeDecodeError) as exc:
-        return [], [f"{path}: cannot be read as UTF-8 text ({exc})"]
     questions: list[Question] = []
     problems: list[str] = []
     ids: dict[str, int] = {}
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for n, obj, line_problems in read_json_lines(path, Draft202012Validator(QUESTION_SCHEMA)):
+        problems += line_problems
+        if obj is None:
             continue
         where = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
-        if errors:
-            problems += [f"{where}: {_schema_message(e)}" for e in errors]
-            continue
         q = Question(
             id=obj["id"],
             question=obj["question"],
@@ -181,6 +166,34 @@ def _read_question_file(
     if not questions and not problems:
         problems.append(f"{path}: no questions")
     return questions, problems
+
+
+def read_json_lines(path: Path, validator: Any) -> Iterator[tuple[int, Any, list[str]]]:
+    """Each non-blank line of a JSON Lines file, in order: its number, its object when it is
+    JSON that passes `validator` (else None), and its problems (`file:line: reason`). An
+    unreadable file is one problem on line 0."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        yield 0, None, [f"{path}: no such file"]
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        yield 0, None, [f"{path}: cannot be read as UTF-8 text ({exc})"]
+        return
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield n, None, [f"{where}: not valid JSON ({exc.msg} at column {exc.colno})"]
+            continue
+        errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+        if errors:
+            yield n, None, [f"{where}: {_schema_message(e)}" for e in errors]
+            continue
+        yield n, obj, []
 
 
 def _schema_message(error: Any) -> str:
