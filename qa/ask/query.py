@@ -83,8 +83,6 @@ _ASKS_AUTHOR = re.compile(
     r"\b(?:who (?:wrote|authored|penned)|author|written by|byline|writer|whose (?:article|piece))",
     re.IGNORECASE,
 )
-# Bonus for a sentence that holds the kind of thing the question asks for (a date for "when").
-ANSWER_TYPE_BONUS = 0.12
 
 
 def answer_type(question: str) -> re.Pattern[str] | None:
