@@ -46,8 +46,11 @@ _CLOSERS = "\"'”’)]»"
 _TERMINALS = ".!?"
 
 
+@lru_cache(maxsize=4096)
 def fold(text: str) -> str:
-    """Case-, quote- and whitespace-insensitive form of `text`, for comparisons only."""
+    """Case-, quote- and whitespace-insensitive form of `text`, for comparisons only.
+
+    Remembered: answers fold the same passages and sentences question after question."""
     text = unicodedata.normalize("NFKC", text).translate(_QUOTE_FOLD).casefold()
     return _WS.sub(" ", text).strip()
 

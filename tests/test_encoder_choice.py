@@ -33,14 +33,17 @@ def test_cpu_features_come_from_the_flags_line() -> None:
 
 def test_only_variants_within_001_of_fp32_qualify() -> None:
     assert set(encoder_choice.QUALITY) == set(FILES)  # every exported variant was measured
-    assert set(encoder_choice.qualifying()) == {"onnx", "onnx-fused"}
-    assert "onnx-int8" not in encoder_choice.qualifying()  # moved one question
+    assert set(encoder_choice.qualifying()) == {"onnx", "onnx-fused", "onnx-int8"}
+    # A variant measured off by more than the limit is never a host's choice.
+    off = encoder_choice.Quality(0.02, "made up for the test")
+    assert not off.qualifies and encoder_choice.Quality(0.01, "at the limit").qualifies
     assert FALLBACK_ENCODER in encoder_choice.qualifying()
     assert encoder_choice.fastest({"onnx": 5.0, "onnx-fused": 4.2}) == "onnx-fused"
     assert encoder_choice.fastest({"onnx": 4.0, "onnx-fused": 4.2}) == "onnx"
 
 
-def test_the_export_records_the_fastest_qualifying_variant_of_this_host() -> None:
+def test_the_export_records_the_fastest_qualifying_variant_of_this_host(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("QA_ENCODER")  # the host's own choice, not the tests' fp32
     default_embedder()  # makes the export if there is none
     meta = read_meta(model_dir())
     chosen = meta["choice"]
@@ -59,6 +62,42 @@ def test_timing_compares_the_variants_on_this_host() -> None:
     timed = encoder_choice.time_variants(model_dir(), ("onnx", "onnx-fused"), rounds=1)
     assert set(timed["ms_p50"]) == {"onnx", "onnx-fused"} and not timed["refused"]
     assert all(0 < ms < 1000 for ms in timed["ms_p50"].values())
+
+
+def test_a_choice_made_among_other_candidates_is_measured_again(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    default_embedder()
+    meta = read_meta(model_dir())
+    assert meta["choice"]["candidates"] == list(encoder_choice.qualifying())
+    assert not encoder_choice._stale(meta["choice"])
+    older = {k: v for k, v in meta["choice"].items() if k != "candidates"}
+    assert encoder_choice._stale(older)  # recorded before this release's table
+    assert encoder_choice._stale({**older, "candidates": ["onnx", "onnx-fused"]})
+    assert encoder_choice._stale(None)
+
+
+def test_a_build_keeps_the_encoder_that_made_it_when_none_is_named(
+    tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from qa.encoders import shared_embedder
+    from qa.errors import IndexUnavailable
+
+    monkeypatch.delenv("QA_ENCODER", raising=False)
+    other = next(v for v in FILES if v != configured_encoder({}))  # not this host's choice
+    settings = Settings.from_env({}, seeds_dir=SEEDS, index_dir=tmp_path / "index")
+    build_index(SEEDS, settings.index_dir, shared_embedder(other))
+    service = QAService(settings)
+    try:
+        answer = service.ask("Where did Rubio and Lavrov meet?")
+        assert answer.citations and service.embedder.name == f"all-MiniLM-L6-v2/{other}"
+    finally:
+        service.close()
+    # Named explicitly, by the caller or by QA_ENCODER, the encoder must match the build.
+    named = QAService(settings, default_embedder())
+    with pytest.raises(IndexUnavailable, match="run `qa index` to rebuild"):
+        named.ask("Where did Rubio and Lavrov meet?")
+    monkeypatch.setenv("QA_ENCODER", configured_encoder({}))
+    with pytest.raises(IndexUnavailable, match="run `qa index` to rebuild"):
+        QAService(settings).ask("Where did Rubio and Lavrov meet?")
 
 
 def test_a_missing_choice_falls_back_to_fp32(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

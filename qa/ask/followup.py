@@ -360,7 +360,7 @@ def _carry(text: str, focus: _Focus) -> str:
 
 
 def _resolve_one(question: str, focus: _Focus | None) -> Resolved:
-    kind = dependence(question)
+    kind = dependence(question) if focus is not None else None  # no history: nothing to lean on
     if kind is None or focus is None:
         return Resolved(question, "standalone")
     np = _noun_phrase(question) if kind == "ellipsis" else None

@@ -20,8 +20,6 @@ MAX_QUESTION_CHARS = 1000
 MAX_TOP_K = 20
 
 
-
-
 def check_question(question: Any, top_k: Any = 5) -> tuple[str, int]:
     """Validate a question and top_k; return them cleaned or raise QuestionError."""
     if not isinstance(question, str):

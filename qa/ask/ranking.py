@@ -336,11 +336,12 @@ def _best_per_passage(
     other and similarity 0). The same choice as the first of a Candidate's sentences."""
     best = np.full(len(counts), -10.0)
     sim = np.zeros(len(counts))
-    ends = np.cumsum(counts)
-    for i, n in enumerate(counts.tolist()):
-        if n:
-            a = int(ends[i]) - n
-            seg = np.lexsort((-scores[a : a + n], muted[a : a + n]))
-            j = a + int(seg[0])
-            best[i], sim[i] = scores[j], similarity[j]
+    has = counts > 0
+    if not has.any():
+        return best, sim
+    passage_of = np.repeat(np.arange(len(counts)), counts)
+    # One sort for all passages: by passage, unmuted first, best score first, earlier first.
+    order = np.lexsort((np.arange(len(scores)), -scores, muted, passage_of))
+    firsts = order[(np.cumsum(counts) - counts)[has]]
+    best[has], sim[has] = scores[firsts], similarity[firsts]
     return best, sim

@@ -33,7 +33,7 @@ from qa.errors import IndexUnavailable
 from qa.faq import example_questions
 from qa.index import builds
 from qa.index.loaded import LoadedBuild
-from qa.model import Embedder
+from qa.model import DIM, ENCODERS, MODEL_NAME, Embedder
 from qa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class _Serving:
 
     build: LoadedBuild
     ranker: Ranker
+    embedder: Embedder  # the encoder that made the build embeds its questions
     examples: dict[int, list[str]] = field(default_factory=dict)
     # Questions running on this build, and whether a newer build has replaced it; both guarded
     # by QAService._refs_lock. The store is closed when a retired build has no user left.
@@ -154,6 +155,7 @@ class QAService:
     def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._given = embedder is not None  # the caller's encoder is the only one to use
         self._live: _Serving | None = None
         self._lock = threading.Lock()  # held while a new build is opened
         self._refs_lock = threading.Lock()  # guards _live and every _Serving's users/retired
@@ -172,7 +174,14 @@ class QAService:
 
     @property
     def embedder(self) -> Embedder:
-        """The query encoder, loaded on first use."""
+        """The query encoder of the serving build (before one is open: the configured one,
+        which `qa index` and `qa serve` build with), loaded on first use."""
+        live = self._live
+        if live is not None:
+            return live.embedder
+        return self._configured_embedder()
+
+    def _configured_embedder(self) -> Embedder:
         if self._embedder is None:
             from qa.encoders import default_embedder
 
@@ -215,14 +224,13 @@ class QAService:
                     self.settings.index_dir, build_id, self.settings.chroma_url
                 )
                 try:
-                    self._check_model(opened)
-                    fresh = _Serving(opened, Ranker(opened))
+                    fresh = _Serving(opened, Ranker(opened), self._embedder_for(opened))
                 except BaseException:
                     opened.close()
                     raise
                 with self._refs_lock:
                     old, self._live = self._live, fresh
-                getattr(self.embedder, "clear_query_cache", lambda: None)()  # a new build
+                getattr(fresh.embedder, "clear_query_cache", lambda: None)()  # a new build
                 if old is not None:
                     self._retire(old)
             with self._refs_lock:
@@ -253,15 +261,26 @@ class QAService:
             self._retire(old)
         self._encoder_pool.shutdown(wait=False)
 
-    def _check_model(self, build: LoadedBuild) -> None:
-        emb = self.embedder
-        if build.model != emb.name or build.dimension != emb.dim:
-            raise IndexUnavailable(
-                f"build {build.build_id} was made with {build.model} "
-                f"({build.dimension}-d) but the configured encoder is "
-                f"{emb.name} ({emb.dim}-d); run `qa index` to rebuild (QA_ENCODER picks the "
-                "encoder)"
-            )
+    def _embedder_for(self, build: LoadedBuild) -> Embedder:
+        """The encoder for the questions on `build`: the configured one, or, when neither the
+        caller nor `QA_ENCODER` named one, whichever ONNX variant of the model made the build
+        (a host's measured choice may change; its existing build keeps working until the next
+        `qa index`). IndexUnavailable when the build's vectors cannot be matched."""
+        emb = self._configured_embedder()
+        if build.model == emb.name and build.dimension == emb.dim:
+            return emb
+        from qa.encoders import chosen_explicitly, shared_embedder
+
+        variant = build.model.removeprefix(f"{MODEL_NAME}/")
+        follow = not self._given and not chosen_explicitly()
+        if follow and variant in ENCODERS and build.dimension == DIM:
+            return shared_embedder(variant)
+        raise IndexUnavailable(
+            f"build {build.build_id} was made with {build.model} "
+            f"({build.dimension}-d) but the configured encoder is "
+            f"{emb.name} ({emb.dim}-d); run `qa index` to rebuild (QA_ENCODER picks the "
+            "encoder)"
+        )
 
     def ready(self) -> dict[str, Any]:
         """Load everything now; return the health facts (raises IndexUnavailable if not ready).
@@ -310,7 +329,7 @@ class QAService:
             self._asking += 1
             alone = self._asking == 1
         try:
-            qvec, lexical = self._embed_and_score(live.ranker, query, alone)
+            qvec, lexical = self._embed_and_score(live, query, alone)
         finally:
             with self._asking_lock:
                 self._asking -= 1
@@ -347,10 +366,10 @@ class QAService:
         return replace(answer, citations=tuple(moved))
 
     def _embed_and_score(
-        self, ranker: Ranker, query: Query, alone: bool
+        self, live: _Serving, query: Query, alone: bool
     ) -> tuple[np.ndarray, LexicalHits]:
         """The query vector and the BM25 hits, side by side on two threads when `alone`."""
-        embedder = self.embedder
+        embedder, ranker = live.embedder, live.ranker
         if not alone:
             return embedder.encode([query.embed])[0], ranker.lexical_hits(query)
         pending = self._encoder_pool.submit(embedder.encode, [query.embed])

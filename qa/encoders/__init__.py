@@ -107,8 +107,18 @@ def query_cache_size(env: dict[str, str] | None = None) -> int:
     return size
 
 
-_default: QueryCache | None = None
-_default_lock = threading.Lock()
+_embedders: dict[str, QueryCache] = {}
+_embedders_lock = threading.Lock()
+
+
+def shared_embedder(encoder: str) -> QueryCache:
+    """The process-wide embedder of the named backend, created on first use (one per backend:
+    a process may serve a build made by another variant than its default)."""
+    with _embedders_lock:
+        found = _embedders.get(encoder)
+        if found is None:
+            found = _embedders[encoder] = QueryCache(make_embedder(encoder), query_cache_size())
+        return found
 
 
 def default_embedder() -> QueryCache:
@@ -116,11 +126,12 @@ def default_embedder() -> QueryCache:
 
     Its single-text encodes go through a QueryCache (`.inner` is the encoder itself).
     """
-    global _default
-    with _default_lock:
-        if _default is None:
-            _default = QueryCache(make_embedder(configured_encoder()), query_cache_size())
-        return _default
+    return shared_embedder(configured_encoder())
+
+
+def chosen_explicitly(env: dict[str, str] | None = None) -> bool:
+    """Whether `QA_ENCODER` names the encoder (else the host's measured choice does)."""
+    return bool((os.environ if env is None else env).get("QA_ENCODER", "").strip())
 
 
 def configured_encoder(env: dict[str, str] | None = None) -> str:

@@ -36,8 +36,6 @@ CURRENT = "CURRENT"
 _BUILD_ID = re.compile(r"[0-9]{8}T[0-9]{6}-[0-9a-f]{6}")
 
 
-
-
 def builds_dir(index_dir: Path) -> Path:
     """Folder holding every build."""
     return index_dir / "builds"
