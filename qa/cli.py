@@ -370,7 +370,11 @@ def _add_serve(sub: Any) -> None:
     paths(sp)
     sp.add_argument("--host", help="address to listen on (env QA_HOST, default 127.0.0.1)")
     sp.add_argument("--port", type=int, help="port to listen on (env QA_PORT, default 8000)")
-    sp.add_argument("--threads", type=int, help="worker threads (env QA_THREADS, default 8)")
+    sp.add_argument(
+        "--threads",
+        type=int,
+        help="worker threads (env QA_THREADS, default 2 per core, at least 4)",
+    )
     sp.add_argument(
         "--rate-limit",
         type=int,

@@ -2,7 +2,7 @@
 
 `QA_ENCODER` picks the encoder: `onnx-fused` (the model exported to ONNX in fp32 with its
 attention, layer norms and GELU fused by onnxruntime's transformer optimiser), `onnx` (the
-plain fp32 export), `onnx-int8` (8-bit weights in blocks of 16) or `torch` (sentence-transformers
+plain fp32 export), `onnx-int8` (8-bit weights in blocks of 32) or `torch` (sentence-transformers
 fp32, the reference). Unset, it is the variant measured fastest on this host when the ONNX
 export was made, among those whose `qa eval` stays within 0.01 of fp32 (qa.encoders.choice).
 The encoder's name is recorded in every build's manifest ("all-MiniLM-L6-v2/onnx-fused"), and
