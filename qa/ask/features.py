@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -110,6 +111,12 @@ class CorpusFacts:
         self.is_faq = np.array([p.kind == "faq" for p in passages], dtype=bool)
         self.heading_terms = [content_terms(p.section) for p in passages]
         self.title_terms = {d.id: content_terms(d.display_title) for d in documents.values()}
+        # Term -> the passages holding it (in their text, their heading, their article's title):
+        # a question's few terms then count into every passage at once.
+        self._in_text = _postings(self.passage_terms)
+        self._in_heading = _postings(self.heading_terms)
+        self._in_title = _postings([self.title_terms[p.doc_id] for p in passages])
+        self._doc_ids = np.array([p.doc_id for p in passages], dtype=object)
         self.idf, self.idf_unknown = _rarity(self.passage_terms)
         self.idf_by_id = np.array([self.idf[t] for t in self.vocab], dtype=np.float64)
         self.acronyms = corpus_acronyms([d.raw for d in documents.values()])
@@ -168,10 +175,11 @@ class CorpusFacts:
         n = len(gathered)
         sims = (self.build.sentence_vectors[gathered] @ qvec).astype(np.float64)
         terms = [t for t in query.terms if t in self.vocab]
-        plain = self._shared(gathered, terms, None) / max(1, len(query.terms))
-        rare = self._shared(gathered, terms, self.idf_by_id) / max(facts.term_weight, 1e-9)
         names = [t for t in facts.names if t in self.vocab]
-        proper = self._shared(gathered, names, None) / max(1, len(facts.names))
+        held = self._held_terms(gathered) if terms or names else None
+        plain = self._shared(held, n, terms, None) / max(1, len(query.terms))
+        rare = self._shared(held, n, terms, self.idf_by_id) / max(facts.term_weight, 1e-9)
+        proper = self._shared(held, n, names, None) / max(1, len(facts.names))
         local = gathered - np.repeat(first, counts)
         type_found = np.zeros(n)
         if query.wanted is not None:
@@ -192,21 +200,29 @@ class CorpusFacts:
         ).astype(np.float64)
         return m, counts
 
-    def _shared(
-        self, gathered: np.ndarray, terms: list[str], weights: np.ndarray | None
-    ) -> np.ndarray:
-        """For each sentence in `gathered`, how many of `terms` it holds (summing `weights` of the
-        terms' ids when given)."""
-        if not terms:
-            return np.zeros(len(gathered))
-        wanted = np.zeros(len(self.vocab), dtype=np.float64)
-        ids = [self.vocab[t] for t in terms]
-        wanted[ids] = 1.0 if weights is None else weights[ids]
+    def _held_terms(self, gathered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The vocabulary ids of the terms of the sentences `gathered`, and for each id, the
+        position in `gathered` of the sentence holding it."""
         t0 = self.term_start[gathered]
         t_counts = self.term_start[gathered + 1] - t0
-        held = wanted[self.term_ids[ranges(t0, t_counts)]]
-        sentence_of = np.repeat(np.arange(len(gathered)), t_counts)
-        return np.bincount(sentence_of, weights=held, minlength=len(gathered))
+        return self.term_ids[ranges(t0, t_counts)], np.repeat(np.arange(len(gathered)), t_counts)
+
+    def _shared(
+        self,
+        held: tuple[np.ndarray, np.ndarray] | None,
+        n: int,
+        terms: list[str],
+        weights: np.ndarray | None,
+    ) -> np.ndarray:
+        """For each of the `n` sentences whose terms are `held`, how many of `terms` it holds
+        (summing `weights` of the terms' ids when given)."""
+        if not terms or held is None:
+            return np.zeros(n)
+        ids = [self.vocab[t] for t in terms]
+        wanted = np.zeros(len(self.vocab), dtype=np.float64)
+        wanted[ids] = 1.0 if weights is None else weights[ids]
+        term_ids, sentence_of = held
+        return np.bincount(sentence_of, weights=wanted[term_ids], minlength=n)
 
     def passage_matrix(
         self,
@@ -220,35 +236,55 @@ class CorpusFacts:
     ) -> np.ndarray:
         """PASSAGE_FEATURES of the passages `rows` (their dense similarity, normalised BM25,
         and best sentence's learned score and similarity given)."""
-        passages = self.build.passages
+        n = len(self.build.passages)
         named = self.named_documents(query.text)
         q_terms = query.terms
-        out = np.zeros((len(rows), len(PASSAGE_FEATURES)))
-        for i, r in enumerate(rows.tolist()):
-            terms = self.passage_terms[r]
-            p = passages[r]
-            held = q_terms & terms
-            type_found = self.answers_form(query, r, -1)
-            out[i] = (
-                dense[i],
-                best_sentence[i],
-                best_similarity[i],
-                lexical[i],
-                sum(self.rarity(t) for t in held) / facts.term_weight if facts.term_weight else 0.0,
-                len(facts.names & terms) / len(facts.names) if facts.names else 0.0,
-                _share(facts.numbers, p.text),
-                len(q_terms & self.heading_terms[r]) / len(q_terms) if q_terms else 0.0,
-                len(q_terms & self.title_terms[p.doc_id]) / len(q_terms) if q_terms else 0.0,
-                type_found,
-                query.wanted is not None and not type_found,
-                query.wants_table and self.tabular[r],
-                query.author and self.is_meta[r],
-                self.is_meta[r],
-                p.doc_id in named,
-                bool(query.focus) and not query.focus <= terms,
-                self.is_faq[r],
-            )
-        return out
+        m = np.zeros((len(rows), len(PASSAGE_FEATURES)))
+        m[:, 0], m[:, 1], m[:, 2], m[:, 3] = dense, best_sentence, best_similarity, lexical
+        if facts.term_weight:
+            rare = _count(self._in_text, n, q_terms, self.rarity)
+            m[:, 4] = rare[rows] / facts.term_weight
+        if facts.names:
+            m[:, 5] = _count(self._in_text, n, facts.names)[rows] / len(facts.names)
+        if facts.numbers:
+            texts = self.build.passages
+            m[:, 6] = [_share(facts.numbers, texts[r].text) for r in rows.tolist()]
+        if q_terms:
+            m[:, 7] = _count(self._in_heading, n, q_terms)[rows] / len(q_terms)
+            m[:, 8] = _count(self._in_title, n, q_terms)[rows] / len(q_terms)
+        if query.wanted is not None:
+            found = np.array([self.answers_form(query, r, -1) for r in rows.tolist()], dtype=bool)
+            m[:, 9], m[:, 10] = found, ~found
+        m[:, 11] = query.wants_table and self.tabular[rows]
+        m[:, 12] = query.author and self.is_meta[rows]
+        m[:, 13] = self.is_meta[rows]
+        if named:
+            m[:, 14] = np.isin(self._doc_ids[rows], list(named))
+        if query.focus:
+            m[:, 15] = _count(self._in_text, n, query.focus)[rows] < len(query.focus)
+        m[:, 16] = self.is_faq[rows]
+        return m
+
+
+def _postings(term_sets: list[set[str]]) -> dict[str, np.ndarray]:
+    """Each term -> the indices of the sets holding it."""
+    found: dict[str, list[int]] = {}
+    for i, terms in enumerate(term_sets):
+        for t in terms:
+            found.setdefault(t, []).append(i)
+    return {t: np.array(ids, dtype=np.int64) for t, ids in found.items()}
+
+
+def _count(
+    postings: dict[str, np.ndarray], n: int, terms: frozenset[str] | set[str], weight: Any = None
+) -> np.ndarray:
+    """For each of `n` items, how many of `terms` it holds (summing `weight(term)` if given)."""
+    out = np.zeros(n)
+    for t in terms:
+        ids = postings.get(t)
+        if ids is not None:
+            out[ids] += 1.0 if weight is None else weight(t)
+    return out
 
 
 def _share(numbers: frozenset[str], text: str) -> float:

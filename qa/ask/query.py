@@ -137,7 +137,12 @@ def asks_for_author(question: str) -> bool:
 
 def join_initials(text: str) -> str:
     """ "U.S. officials" -> "US officials", so initials match the plain spelling."""
-    return re.sub(r"\b(?:[A-Za-z]\.){2,}", lambda m: m.group(0).replace(".", ""), text)
+    if "." not in text:
+        return text
+    return _INITIALS.sub(lambda m: m.group(0).replace(".", ""), text)
+
+
+_INITIALS = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 
 
 def content_terms(text: str) -> set[str]:
