@@ -16,3 +16,37 @@ def test_where_is_the_place_the_question_does_not_name() -> None:
     raw = "Rubio met with Russian Foreign Minister Sergey Lavrov in Malaysia."
     span = find_short("Where did Rubio and Lavrov meet?", raw, [(0, len(raw))])
     assert span is not None and raw[span[0] : span[1]] == "Malaysia"
+
+
+def test_a_table_row_answers_with_the_cell_under_the_header_the_question_names() -> None:
+    raw = "Country | Role |\n---|---|\nNorway | Fisheries Support |\nChile | Copper Exports |\n"
+    row = raw.index("Chile")
+    headers = {row: ("Country", "Role")}
+    q = "Which country handles copper exports, according to the table?"
+    span = find_short(q, raw, [(row, raw.index("\n", row))], headers)
+    assert span is not None and raw[span[0] : span[1]] == "Chile"
+    # Without the header the role's capitalised words were taken for the place.
+    assert find_short("Which role does Chile play?", raw, [(row, raw.index("\n", row))], headers)
+
+
+def test_which_x_without_x_in_the_sentence_takes_a_true_name_near_the_question_words() -> None:
+    raw = "The flooding of the harbour was first reported by BBC on Monday."
+    span = find_short("Which broadcaster reported the flooding?", raw, [(0, len(raw))])
+    assert span is not None and raw[span[0] : span[1]] == "BBC"
+    # A capitalised opening word or a nationality is no answer.
+    raw = "Worldwide, Danish officials reported the flooding late."
+    assert find_short("Which agency reported the flooding?", raw, [(0, len(raw))]) is None
+
+
+def test_a_plural_which_x_gets_the_whole_list_of_names() -> None:
+    raw = "Talks could be hosted by the Red Cross, the Arctic Council or Norway, officials said."
+    span = find_short("Which organisations could host the talks?", raw, [(0, len(raw))])
+    assert span is not None and raw[span[0] : span[1]] == "Red Cross, the Arctic Council or Norway"
+    raw = "Both Chile and Peru signed the pact."
+    span = find_short("Which two countries signed the pact?", raw, [(0, len(raw))])
+    assert span is not None and raw[span[0] : span[1]] == "Chile and Peru"
+
+
+def test_a_choice_between_the_questions_own_options_gets_no_short_answer() -> None:
+    raw = "The treaty was signed in 1990, two years before the summit in Oslo."
+    assert find_short("Which came first, the treaty or the summit?", raw, [(0, len(raw))]) is None

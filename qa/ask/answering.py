@@ -151,11 +151,13 @@ def settle(answer: Answer, build: LoadedBuild) -> Answer:
     short = None
     if answer.answerable and cites:
         first = cites[0]
+        doc = build.documents[first.doc_id]
         short = short_answer(
             answer.searched or answer.question,
             first.doc_id,
-            build.documents[first.doc_id].raw,
+            doc.raw,
             first.highlights,
+            doc.row_headers,
         )
     return replace(answer, answer=text, citations=tuple(cites), short_answer=short)
 

@@ -18,10 +18,10 @@ answer (null), never a guess from elsewhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.ask.query import asks_for_author
+from qa.ask.query import asks_for_author, content_terms
 from qa.ask.wording import key_words
 from qa.text import Span
 
@@ -69,6 +69,7 @@ _OPENING = frozenset(
     according however meanwhile although though despite following but and or so yet this that
     these those it its their there he she his her they we i what which who when where why how
     if also then still moreover furthermore additionally indeed instead today yesterday
+    both either neither each every all some many most several other another such
     monday tuesday wednesday thursday friday saturday sunday
     january february march april may june july august september october november december
     """.split()
@@ -98,6 +99,7 @@ _ASKS = [
     ),
     ("place", re.compile(r"^\s*(?:(?:in|to|from|with|at|of|on|by)\s+)?what\s+([a-z]{3,})\b", re.I)),
 ]
+_COUNTS = frozenset("two three four five six seven eight nine ten".split())
 _NOT_NOUNS = frozenset(
     "is are was were do does did has have had can could will would should may might must "
     "about kind sort type".split()
@@ -123,6 +125,8 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
     q = question.strip()
     # A follow-up like "And when was that?" asks the same as "When was that?".
     q = re.sub(r"^\s*(?:and|but|so)\s+", "", q, flags=re.IGNORECASE)
+    if re.match(r"^\s*which\b", q, re.I) and re.search(r"\bor\b", q, re.I):
+        return None  # "Which came first, A or B?": the answer is one of its own words
     for kind, pattern in _ASKS:
         m = pattern.match(q)
         if not m:
@@ -130,6 +134,9 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
         if kind not in ("which", "place"):
             return kind, ""
         noun = m.group(1).lower()
+        if noun in _COUNTS:  # "which two news outlets": the noun follows the count
+            after = re.match(r"\s+([a-z]{3,})", q[m.end() :], re.I)
+            noun = after.group(1).lower() if after else noun
         if noun.rstrip("s") in _PLACE_NOUNS or noun[:-2] + "y" in _PLACE_NOUNS:
             return "where", noun  # "which country", "what city"
         if kind == "place" or noun in _NOT_NOUNS or noun in _OPENING:
@@ -216,13 +223,69 @@ def _nearest(spans: Sequence[Span], anchors: Sequence[int]) -> Span | None:
 _BYLINE_NAME = re.compile(r"\b[Bb]y[ \t]+([A-Z][\w.'’-]*(?:[ \t]+[A-Z][\w.'’-]*){0,3})")
 
 
-def find_short(question: str, raw: str, spans: Sequence[Span]) -> Span | None:
+def _cell_under(raw: str, a: int, b: int, header: tuple[str, ...], noun: str) -> Span | None:
+    """In the table row raw[a:b], the cell whose column header is the noun the question asks
+    for ("Which country ..." -> the cell under "Country"), or None."""
+    wanted = content_terms(noun)
+    if not wanted:
+        return None
+    cells = [(m.start() + a, m.end() + a) for m in re.finditer(r"[^|]+", raw[a:b])]
+    cells = [(s, e) for s, e in cells if raw[s:e].strip()]
+    for (s, e), name in zip(cells, header, strict=False):
+        if wanted & content_terms(name):
+            s += len(raw[s:e]) - len(raw[s:e].lstrip())
+            e -= len(raw[s:e]) - len(raw[s:e].rstrip())
+            return (s, e) if e > s else None
+    return None
+
+
+def _true_name(raw: str, span: Span, sentence_starts: set[int]) -> bool:
+    """Whether raw[span] reads as a name by itself: an acronym, several capitalised words, or
+    one that neither opens its sentence or line nor is a nationality ("Russian")."""
+    text = raw[span[0] : span[1]]
+    if " " in text or re.fullmatch(r"[A-Z]{2,6}s?|(?:[A-Z]\.){2,4}", text):
+        return True
+    before = raw[max(0, span[0] - 3) : span[0]]
+    opens = span[0] in sentence_starts or not before.strip() or before.rstrip()[-1:] in ".:|)\n"
+    return not opens and not re.search(r"(?:ian|ese|ish)$", text)
+
+
+def _lists(raw: str, spans: Sequence[Span]) -> list[Span]:
+    """Runs of two or more names joined by commas, "and" or "or" ("Britain and France"), each
+    as one span from its first name to its last."""
+    out: list[Span] = []
+    run: list[Span] = []
+    for span in [*spans, None]:
+        if span is not None and run and _JOIN.fullmatch(raw[run[-1][1] : span[0]]):
+            run.append(span)
+            continue
+        if len(run) >= 2:
+            out.append((run[0][0], run[-1][1]))
+        run = [span] if span is not None else []
+    return out
+
+
+_JOIN = re.compile(r"\s*(?:,|,?\s+(?:and|or))\s+(?:the\s+)?")
+
+
+def find_short(
+    question: str,
+    raw: str,
+    spans: Sequence[Span],
+    headers: Mapping[int, tuple[str, ...]] | None = None,
+) -> Span | None:
     """The exact span of `raw` inside `spans` (the highlighted sentences) that answers the
-    factoid `question`, or None."""
+    factoid `question`, or None. `headers`: the column headers of table rows, by row start."""
     form = factoid_kind(question)
     if form is None or not spans:
         return None
     kind, noun = form
+    if noun and headers:
+        for a, b in spans:
+            header = headers.get(a)
+            cell = _cell_under(raw, a, b, header, noun) if header else None
+            if cell is not None:
+                return cell
     # X itself may be part of the name ("Which organization" -> "... Treaty Organization").
     qwords = _question_words(question) - {noun, noun + "s"}
     qlow = question.lower()
@@ -260,9 +323,20 @@ def find_short(question: str, raw: str, spans: Sequence[Span]) -> Span | None:
             near = [m.start() for m in re.finditer(rf"\b{re.escape(noun[:5])}", raw[a:b], re.I)]
             x_at += [a + i for i in near]
             candidates += _names(raw, a, b, qwords)
-    if kind == "which":
+    if kind == "which" and x_at:
         candidates = [c for c in candidates if any(_gap(c, x) <= NEAR_CHARS for x in x_at)]
         anchors = x_at
+    elif kind == "which":
+        # Without X in the sentence ("Which broadcaster reported ..." / "... according to
+        # CNN"): a true name (not a capitalised opening word, not a nationality) close to
+        # the question's own words.
+        starts = {a for a, _ in spans}
+        candidates = [c for c in candidates if _true_name(raw, c, starts)]
+    # A plural X asks for every name of a list.
+    if kind in ("which", "where") and noun.endswith("s") and not noun.endswith("ss"):
+        candidates = _lists(raw, sorted(candidates)) or candidates
+    if kind == "which" and not x_at:
+        candidates = [c for c in candidates if any(_gap(c, x) <= NEAR_CHARS for x in anchors)]
     if kind == "who" and author:
         # "Who wrote ...": the name a byline gives ("By Eleanor Vance"), on its own line.
         byline = [
@@ -278,9 +352,15 @@ def find_short(question: str, raw: str, spans: Sequence[Span]) -> Span | None:
     return (s, e) if e > s else None
 
 
-def short_answer(question: str, doc_id: str, raw: str, spans: Sequence[Span]) -> ShortAnswer | None:
+def short_answer(
+    question: str,
+    doc_id: str,
+    raw: str,
+    spans: Sequence[Span],
+    headers: Mapping[int, tuple[str, ...]] | None = None,
+) -> ShortAnswer | None:
     """The verified short answer of `question` in the highlighted `spans` of `raw`, or None."""
-    found = find_short(question, raw, spans)
+    found = find_short(question, raw, spans, headers)
     if found is None:
         return None
     s, e = found
