@@ -50,3 +50,13 @@ def test_a_plural_which_x_gets_the_whole_list_of_names() -> None:
 def test_a_choice_between_the_questions_own_options_gets_no_short_answer() -> None:
     raw = "The treaty was signed in 1990, two years before the summit in Oslo."
     assert find_short("Which came first, the treaty or the summit?", raw, [(0, len(raw))]) is None
+
+
+def test_which_x_is_the_head_noun_past_counts_and_adjectives() -> None:
+    from qa.ask.shortanswer import factoid_kind
+
+    assert factoid_kind("Which European countries sent observers?") == ("where", "countries")
+    assert factoid_kind("which two western alliances did it join") == ("which", "alliances")
+    assert factoid_kind("Which Middle Eastern conflict was discussed?") == ("which", "conflict")
+    assert factoid_kind("Which official resigned?") == ("which", "official")
+    assert factoid_kind("Which cities were flooded?") == ("where", "cities")

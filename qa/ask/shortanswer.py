@@ -133,16 +133,31 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
             continue
         if kind not in ("which", "place"):
             return kind, ""
-        noun = m.group(1).lower()
-        if noun in _COUNTS:  # "which two news outlets": the noun follows the count
-            after = re.match(r"\s+([a-z]{3,})", q[m.end() :], re.I)
-            noun = after.group(1).lower() if after else noun
-        if noun.rstrip("s") in _PLACE_NOUNS or noun[:-2] + "y" in _PLACE_NOUNS:
+        noun = _head_noun(m.group(1), q[m.end() :])
+        if noun.rstrip("s") in _PLACE_NOUNS or noun[:-3] + "y" in _PLACE_NOUNS:
             return "where", noun  # "which country", "what city"
         if kind == "place" or noun in _NOT_NOUNS or noun in _OPENING:
             return None  # "what X" is rarely answered by a name
         return "which", noun
     return None
+
+
+def _head_noun(word: str, rest: str) -> str:
+    """The noun X of "which X": past a count and adjectives ("which two western organisations",
+    "which Middle Eastern conflict" -> organisations, conflict), lowercased."""
+    words = [word, *re.findall(r"[A-Za-z][\w'’-]*", rest)[:3]]
+    i = 0
+    while i + 1 < len(words) and (
+        words[i].lower() in _COUNTS
+        or words[i].lower() in _ADJECTIVES
+        or re.search(r"(?:ean|ian|ern|ese|ish)$", words[i].lower())
+        or (words[i][0].isupper() and words[i + 1].lower() not in _NOT_NOUNS)
+    ):
+        i += 1
+    return words[i].lower()
+
+
+_ADJECTIVES = frozenset("international national foreign global regional local major main".split())
 
 
 def _question_words(question: str) -> set[str]:
