@@ -165,3 +165,28 @@ def test_she_after_who_wrote_is_the_bylines_author() -> None:
     assert resolve("what else does she cover", history).text.startswith(
         "what else does Eleanor Vance cover"
     )
+
+
+def test_a_follow_up_favours_the_article_the_last_answer_came_from(service) -> None:  # type: ignore[no-untyped-def]
+    from qa.ask.ranking import DOC_PRIOR
+
+    ranker = service.ranker()
+    query = ranker.parse_query("What about the sanctions?")
+    qvec = service.embedder.encode([query.embed])[0]
+    plain = ranker.retrieve(query, qvec, 10)
+    top_doc = plain[0].passage.doc_id
+    other = next(c for c in plain if c.passage.doc_id != top_doc)
+    lifted = ranker.retrieve(query, qvec, 10, prior_docs=(other.passage.doc_id, top_doc))
+    by_row = {c.row: c.score for c in lifted}
+    assert by_row[other.row] == other.score + DOC_PRIOR  # only the first article counts
+    assert all(by_row[c.row] == c.score for c in plain if c.passage.doc_id == top_doc)
+    favoured = other.passage.doc_id
+    before = [c.row for c in plain]
+    after = [c.row for c in lifted]
+    moves = [before.index(r) - after.index(r) for r in after if r in before]
+    moves_favoured = [
+        before.index(c.row) - after.index(c.row)
+        for c in lifted
+        if c.passage.doc_id == favoured and c.row in before
+    ]
+    assert all(m >= 0 for m in moves_favoured) and any(m > 0 for m in moves_favoured), moves

@@ -12,7 +12,7 @@ here is tuned by hand except the highlight's neighbour rules and the candidate p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -52,6 +52,10 @@ SECOND_SENTENCE_RATIO = 0.85  # a neighbour this similar (share of the best's) j
 SHORT_SENTENCE_WORDS = 7  # a best sentence this short (a term, a fragment) takes the next one
 CONTINUATION_RATIO = 0.75  # a next sentence that continues the best one joins at this share
 
+# A follow-up's passages from the article the last answer came from are favoured by this much
+# (log-odds, the passage scores' unit). On the dev conversations follow-up hit@1 went 0.794 ->
+# 0.824 for any of 0.5, 1 and 2; favouring every cited article (up to three) gained nothing.
+DOC_PRIOR = 1.0
 WEIGHTS_FILE = "weights.json"
 
 
@@ -197,13 +201,23 @@ class Ranker:
         return Scored(rows, sx, counts, s_scores, px, self.weights.passage.score(px)), facts
 
     def retrieve(
-        self, query: Query, qvec: np.ndarray, limit: int, lexical: LexicalHits | None = None
+        self,
+        query: Query,
+        qvec: np.ndarray,
+        limit: int,
+        lexical: LexicalHits | None = None,
+        prior_docs: tuple[str, ...] = (),
     ) -> list[Candidate]:
-        """The best `limit` passages for the query (`qvec` embeds `query.embed`), best first."""
+        """The best `limit` passages for the query (`qvec` embeds `query.embed`), best first.
+
+        `prior_docs`: the documents the conversation's last turn cited, for a follow-up; the
+        passages of the first of them (where its answer came from) are favoured by DOC_PRIOR."""
         scored = self.score(query, qvec, lexical)
         if scored is None:
             return []
         s, _ = scored
+        if prior_docs:
+            s = replace(s, passage_scores=s.passage_scores + self._doc_prior(s.rows, prior_docs))
         order = np.argsort(-s.passage_scores, kind="stable")[:limit]
         ends = np.cumsum(s.sentence_counts)
         out = []
@@ -233,6 +247,12 @@ class Ranker:
                 )
             )
         return out
+
+    def _doc_prior(self, rows: np.ndarray, docs: tuple[str, ...]) -> np.ndarray:
+        """DOC_PRIOR for each of `rows` in the first of `docs` (the article the last answer
+        came from), else 0."""
+        passages = self.build.passages
+        return np.array([DOC_PRIOR * (passages[r].doc_id == docs[0]) for r in rows.tolist()])
 
     def answer_features(self, query: Query, candidates: list[Candidate]) -> np.ndarray:
         """ANSWER_FEATURES of the top candidate (zeros when there is none)."""

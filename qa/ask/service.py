@@ -315,14 +315,22 @@ class QAService:
         """
         t0 = time.perf_counter()
         q, k = check_question(question, self.settings.top_k if top_k is None else top_k)
-        searched = resolve(q, check_history(history)).text
+        resolved = resolve(q, check_history(history))
         live = self._acquire()  # one build for the whole question
         try:
-            return self._ask_on(live, question, searched, k, t0)
+            return self._ask_on(live, question, resolved.text, k, t0, resolved.docs)
         finally:
             self._release(live)
 
-    def _ask_on(self, live: _Serving, question: str, q: str, k: int, t0: float) -> Answer:
+    def _ask_on(
+        self,
+        live: _Serving,
+        question: str,
+        q: str,
+        k: int,
+        t0: float,
+        prior_docs: tuple[str, ...] = (),
+    ) -> Answer:
         t1 = time.perf_counter()
         query = live.ranker.parse_query(q)
         with self._asking_lock:
@@ -334,7 +342,7 @@ class QAService:
             with self._asking_lock:
                 self._asking -= 1
         t2 = time.perf_counter()
-        candidates = live.ranker.retrieve(query, qvec, k, lexical)
+        candidates = live.ranker.retrieve(query, qvec, k, lexical, prior_docs)
         ranked = live.ranker.decide(query, candidates, self.settings.min_score)
         answer = compose(question, ranked, live.build, searched=q)
         answer = anchored_short_answer(self._verified(answer, live.build))
