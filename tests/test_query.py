@@ -90,3 +90,13 @@ def test_initials_and_stop_words() -> None:
 def test_author_questions_ask_for_the_byline_not_a_focus() -> None:
     q = parse_query("Who is the author of the article whose TL;DR covers the Rubio-Lavrov talks?")
     assert q.author and q.focus == set()
+
+
+def test_month_and_ordinal_year_questions_read_as_what_they_ask() -> None:
+    from qa.ask.query import answer_type
+
+    month = answer_type("In which month was the treaty signed?")
+    assert month is not None and month.search("signed in March") and not month.search("in 1990")
+    year = answer_type("Which year was the treaty signed?")
+    assert year is not None and year.search("in 1990")
+    assert answer_type("What year of the drought is it now?") is None  # an ordinal, not 1990

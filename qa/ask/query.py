@@ -64,9 +64,15 @@ _NUMBER = re.compile(
 )
 # "in Malaysia", "at Helsinki": a capitalised place after a preposition (case-sensitive).
 _PLACE = re.compile(r"\b(?:in|at|to|from|near)\s+(?:the\s+)?[A-Z][a-z]{2,}")
+# "What year of the war" asks for an ordinal ("its fourth year"), not a calendar year.
 _ASKS_DATE = re.compile(
-    r"^\s*(?:when\b|(?:in |since |on )?what (?:year|month|date|day)\b)", re.IGNORECASE
+    r"^\s*(?:when\b|since when\b|(?:in |since |on |by )?(?:what|which) (?:year|date|day)\b"
+    r"(?! of\b))",
+    re.IGNORECASE,
 )
+# "Which month": a year alone does not answer it.
+_ASKS_MONTH = re.compile(r"^\s*(?:in |during |by |since )?(?:what|which) month\b", re.IGNORECASE)
+_MONTH = re.compile(r"\b(?:" + _MONTH_NAMES + r")\b|\bMay \d")
 _ASKS_NUMBER = re.compile(
     r"^\s*(?:how (?:many|much|long|old)\b|what (?:number|percentage|share)\b|"
     r"what (?:is|was|are|were) the (?:population|number|size|amount|cost|price|death toll)\b)",
@@ -85,6 +91,8 @@ _ASKS_AUTHOR = re.compile(
 
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What a sentence must contain to answer the question's form ("when" -> a date), if any."""
+    if _ASKS_MONTH.search(question):
+        return _MONTH
     if _ASKS_DATE.search(question):
         return _DATE
     if _ASKS_NUMBER.search(question):

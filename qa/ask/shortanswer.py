@@ -81,7 +81,7 @@ _ASKS = [
         "when",
         re.compile(
             r"^\s*(?:when\b|since\s+when\b|"
-            r"(?:in |since |on |by )?what\s+(?:year|month|date|day)\b)",
+            r"(?:in |since |on |by |during )?(?:what|which)\s+(?:year|month|date|day)\b(?! of\b))",
             re.I,
         ),
     ),
@@ -311,8 +311,11 @@ def find_short(
     for a, b in spans:
         anchors += _anchors(raw, a, b, question)
         if kind == "when":
+            month_only = bool(re.match(r"^\s*(?:\w+\s+)?(?:what|which)\s+month\b", qlow))
             for m in _DATE.finditer(raw, a, b):
                 t = m.group(0)
+                if month_only and not re.search(_MONTHS, t):
+                    continue  # "Which month?" is not answered by a year
                 if t.lower() in qlow or (t.startswith("May") and not re.match(r"May\s+\d", t)):
                     continue  # "may" is a verb unless a day or a year follows
                 candidates.append((m.start(), m.end()))

@@ -1,6 +1,6 @@
 """Every shipped question's answer, reduced to what a refactor must not change.
 
-Run `python tests/behaviour/snapshot.py --write` to record the current behaviour in
+Run `python tests/behaviour/snapshot.py --write --index D` (D: an fp32 build) to record it in
 `answers.json` beside this file; `tests/test_behaviour.py` asks every question again and
 compares ranks (document and span of each citation), highlights and the answerability decision.
 A change that is meant to move answers (a new ranking) rewrites the file in the same commit.
@@ -50,6 +50,11 @@ def current(service: QAService) -> dict[str, dict]:
 
 
 def main(argv: list[str]) -> int:
+    import os
+
+    # fp32, as the tests run (tests/conftest.py): its answers are the same on every host.
+    # `--index` must then name a build made with it (QA_ENCODER=onnx-fused qa index --index D).
+    os.environ.setdefault("QA_ENCODER", "onnx-fused")
     from qa.ask.service import QAService
     from qa.settings import Settings
 
