@@ -60,3 +60,12 @@ def test_which_x_is_the_head_noun_past_counts_and_adjectives() -> None:
     assert factoid_kind("Which Middle Eastern conflict was discussed?") == ("which", "conflict")
     assert factoid_kind("Which official resigned?") == ("which", "official")
     assert factoid_kind("Which cities were flooded?") == ("where", "cities")
+
+
+def test_who_prefers_a_persons_full_name_and_keeps_first_names_ending_like_nationalities() -> None:
+    raw = "Dan Hoffman, a former CIA Moscow station chief, said the thaw would take years."
+    span = find_short("Who said the thaw would take years?", raw, [(0, len(raw))])
+    assert span is not None and raw[span[0] : span[1]] == "Dan Hoffman"
+    raw = "The talks were led by Russian Foreign Minister Sergey Lavrov."
+    span = find_short("Who led the talks?", raw, [(0, len(raw))])
+    assert span is not None and raw[span[0] : span[1]] == "Sergey Lavrov"

@@ -170,13 +170,10 @@ def _clean_name(raw: str, a: int, b: int, question_words: set[str]) -> Span | No
     toks = [(m.start() + a, m.end() + a, m.group(0)) for m in re.finditer(r"\S+", raw[a:b])]
     while toks:
         w = toks[0][2].lower()
-        nationality = (
-            re.search(r"(?:ian|an|ese|ish|ch|i)$", w)
-            and len(toks) > 1
-            and (
-                toks[1][2].lower() in _TITLES
-                or re.search(r"(?:ian|an|ese|ish)$", toks[1][2].lower())
-            )
+        # "Russian Foreign Minister", "Ukrainian-American Senator"; not "Dan Hoffman" (a first
+        # name may end like a nationality, so the next word must be a title).
+        nationality = re.search(r"(?:ian|an|ese|ish|ch|i)$", w) and (
+            len(toks) > 1 and toks[1][2].lower() in _TITLES
         )
         if w in _OPENING or w in _TITLES or w in ("of", "and", "the") or nationality:
             toks = toks[1:]
@@ -235,6 +232,7 @@ def _nearest(spans: Sequence[Span], anchors: Sequence[int]) -> Span | None:
     return min(spans, key=lambda s: (distance(s), s[0]))
 
 
+_PERSON = re.compile(r"[A-Z][a-z'’\-]+(?:\s+(?:[A-Z]\.\s+)?[A-Z][a-z'’\-]+){1,3}")
 _BYLINE_NAME = re.compile(r"\b[Bb]y[ \t]+([A-Z][\w.'’-]*(?:[ \t]+[A-Z][\w.'’-]*){0,3})")
 
 
@@ -335,8 +333,13 @@ def find_short(
                 candidates += _names(raw, a, b, qwords)
         elif kind == "who":
             found = _names(raw, a, b, qwords)
-            multi = [s for s in found if " " in raw[s[0] : s[1]]]
-            candidates += multi or found
+            # A person's name reads "Dan Hoffman", not "CIA Moscow": prefer those, and full ones.
+            people = [s for s in found if _PERSON.fullmatch(raw[s[0] : s[1]])]
+            for group in (people, found):
+                multi = [s for s in group if " " in raw[s[0] : s[1]]]
+                if multi or group:
+                    candidates += multi or group
+                    break
         else:  # which X: a name near X (no X in the sentence: no certain answer)
             near = [m.start() for m in re.finditer(rf"\b{re.escape(noun[:5])}", raw[a:b], re.I)]
             x_at += [a + i for i in near]
