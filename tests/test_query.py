@@ -100,3 +100,11 @@ def test_month_and_ordinal_year_questions_read_as_what_they_ask() -> None:
     year = answer_type("Which year was the treaty signed?")
     assert year is not None and year.search("in 1990")
     assert answer_type("What year of the drought is it now?") is None  # an ordinal, not 1990
+
+
+def test_an_opener_does_not_hide_what_the_question_asks_for() -> None:
+    from qa.ask.query import answer_type
+
+    assert answer_type("So when did he resign?") == answer_type("When did he resign?")
+    assert answer_type("And, where was it held?") == answer_type("Where was it held?")
+    assert answer_type("Andrew said what?") is None  # a name that starts like an opener

@@ -70,6 +70,7 @@ _ASKS_DATE = re.compile(
     r"(?! of\b))",
     re.IGNORECASE,
 )
+_OPENER = re.compile(r"^\s*(?:(?:and|but|so|then|ok|okay|well|also)\b[\s,]*)+", re.IGNORECASE)
 # "Which month": a year alone does not answer it.
 _ASKS_MONTH = re.compile(r"^\s*(?:in |during |by |since )?(?:what|which) month\b", re.IGNORECASE)
 _MONTH = re.compile(r"\b(?:" + _MONTH_NAMES + r")\b|\bMay \d")
@@ -91,6 +92,7 @@ _ASKS_AUTHOR = re.compile(
 
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What a sentence must contain to answer the question's form ("when" -> a date), if any."""
+    question = _OPENER.sub("", question)  # "So when did ...?" asks what "When did ...?" asks
     if _ASKS_MONTH.search(question):
         return _MONTH
     if _ASKS_DATE.search(question):
