@@ -11,8 +11,8 @@ No feature names a word of any corpus: each is a general property of a question 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -116,7 +116,7 @@ class CorpusFacts:
         self._in_text = _postings(self.passage_terms)
         self._in_heading = _postings(self.heading_terms)
         self._in_title = _postings([self.title_terms[p.doc_id] for p in passages])
-        self._doc_ids = np.array([p.doc_id for p in passages], dtype=object)
+        self.doc_ids = np.array([p.doc_id for p in passages], dtype=object)
         self.idf, self.idf_unknown = _rarity(self.passage_terms)
         self.idf_by_id = np.array([self.idf[t] for t in self.vocab], dtype=np.float64)
         self.acronyms = corpus_acronyms([d.raw for d in documents.values()])
@@ -259,7 +259,7 @@ class CorpusFacts:
         m[:, 12] = query.author and self.is_meta[rows]
         m[:, 13] = self.is_meta[rows]
         if named:
-            m[:, 14] = np.isin(self._doc_ids[rows], list(named))
+            m[:, 14] = np.isin(self.doc_ids[rows], list(named))
         if query.focus:
             m[:, 15] = _count(self._in_text, n, query.focus)[rows] < len(query.focus)
         m[:, 16] = self.is_faq[rows]
@@ -276,7 +276,10 @@ def _postings(term_sets: list[set[str]]) -> dict[str, np.ndarray]:
 
 
 def _count(
-    postings: dict[str, np.ndarray], n: int, terms: frozenset[str] | set[str], weight: Any = None
+    postings: dict[str, np.ndarray],
+    n: int,
+    terms: frozenset[str] | set[str],
+    weight: Callable[[str], float] | None = None,
 ) -> np.ndarray:
     """For each of `n` items, how many of `terms` it holds (summing `weight(term)` if given)."""
     out = np.zeros(n)

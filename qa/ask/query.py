@@ -90,6 +90,11 @@ _ASKS_AUTHOR = re.compile(
 )
 
 
+def asks_for_month(question: str) -> bool:
+    """True for "Which month ...?" (openers allowed): a year alone does not answer it."""
+    return bool(_ASKS_MONTH.search(_OPENER.sub("", question)))
+
+
 def answer_type(question: str) -> re.Pattern[str] | None:
     """What a sentence must contain to answer the question's form ("when" -> a date), if any."""
     question = _OPENER.sub("", question)  # "So when did ...?" asks what "When did ...?" asks

@@ -251,8 +251,7 @@ class Ranker:
     def _doc_prior(self, rows: np.ndarray, docs: tuple[str, ...]) -> np.ndarray:
         """DOC_PRIOR for each of `rows` in the first of `docs` (the article the last answer
         came from), else 0."""
-        passages = self.build.passages
-        return np.array([DOC_PRIOR * (passages[r].doc_id == docs[0]) for r in rows.tolist()])
+        return DOC_PRIOR * (self.facts.doc_ids[rows] == docs[0])
 
     def answer_features(self, query: Query, candidates: list[Candidate]) -> np.ndarray:
         """ANSWER_FEATURES of the top candidate (zeros when there is none)."""

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.ask.query import asks_for_author, content_terms
+from qa.ask.query import asks_for_author, asks_for_month, content_terms
 from qa.ask.wording import key_words
 from qa.text import Span
 
@@ -306,10 +306,10 @@ def find_short(
     anchors: list[int] = []
     x_at: list[int] = []
     author = asks_for_author(question)
+    month_only = kind == "when" and asks_for_month(question)
     for a, b in spans:
         anchors += _anchors(raw, a, b, question)
         if kind == "when":
-            month_only = bool(re.match(r"^\s*(?:\w+\s+)?(?:what|which)\s+month\b", qlow))
             for m in _DATE.finditer(raw, a, b):
                 t = m.group(0)
                 if month_only and not re.search(_MONTHS, t):
