@@ -1,12 +1,13 @@
 """Blocks -> passages: token-aware, sentence-bounded, never across a section heading.
 
-A passage is a contiguous span of one document (`raw[start:end] == text`). An FAQ question and
-its answer always form a passage of their own; paragraphs, list items and table rows of one
-section are packed together up to the limits; a block over the limits is split at sentence (or
-row, or word) boundaries into pieces of balanced size, so no tiny tail is left orphaned.
-Near-duplicate passages (an FAQ repeated in the same article) are merged into one that lists
-every location.
-"""
+A passage is a contiguous span of one document (`raw[start:end] == text`). A section's first
+passage opens with the section's heading line, so a question about a heading ("which section
+covers ...?") can cite the heading itself; no passage holds a heading past its start. An FAQ
+question and its answer always form a passage of their own; paragraphs, list items and table
+rows of one section are packed together up to the limits; a block over the limits is split at
+sentence (or row, or word) boundaries into pieces of balanced size, so no tiny tail is left
+orphaned. Near-duplicate passages (an FAQ repeated in the same article) are merged into one
+that lists every location."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from qa.corpus import (
 )
 from qa.text import Span, continues_previous, count_tokens, fold, sentence_spans
 
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,10 @@ class Passage:
 
     @property
     def search_text(self) -> str:
-        """What is embedded and searched: the section heading, table context and the text."""
-        parts = [self.section, self.context, self.text]
+        """What is embedded and searched: the section heading (unless the text holds it, as a
+        section's first passage does), table context and the text."""
+        section = "" if self.section in self.text else self.section
+        parts = [section, self.context, self.text]
         return "\n".join(p for p in parts if p)
 
 
@@ -101,8 +104,8 @@ def chunk_document(doc: Document, settings: ChunkSettings | None = None) -> list
     meta = _meta_passage(doc)
     if meta is not None:
         passages.append(meta)
-    for section_units in _sections_of_units(doc):
-        passages.extend(_pack_section(doc, section_units, settings))
+    for headings, section_units in _sections_of_units(doc):
+        passages.extend(_pack_section(doc, headings, section_units, settings))
     return passages
 
 
@@ -146,20 +149,25 @@ def _meta_passage(doc: Document) -> Passage | None:
     )
 
 
-def _sections_of_units(doc: Document) -> list[list[_Unit]]:
-    sections: list[list[_Unit]] = []
+def _sections_of_units(doc: Document) -> list[tuple[list[Block], list[_Unit]]]:
+    """Each section's headings (a heading with no text of its own before the next one joins
+    it; none for a section an FAQ question starts) and its units."""
+    sections: list[tuple[list[Block], list[_Unit]]] = []
     current: list[_Unit] = []
+    headings: list[Block] = []
     current_section: str | None = None
     for block in doc.blocks:
         if block.kind == HEADING:
             if current:
-                sections.append(current)
+                sections.append((headings, current))
+                headings = []
             current, current_section = [], None
+            headings.append(block)
             continue
         if current_section is not None and block.section != current_section and current:
             # An FAQ question starts a section of its own, as a heading would.
-            sections.append(current)
-            current = []
+            sections.append((headings, current))
+            current, headings = [], []
         current_section = block.section
         kind = _unit_kind(block)
         prev = current[-1] if current else None
@@ -168,7 +176,7 @@ def _sections_of_units(doc: Document) -> list[list[_Unit]]:
         else:
             current.append(_Unit(kind, [block]))
     if current:
-        sections.append(current)
+        sections.append((headings, current))
     return sections
 
 
@@ -191,10 +199,14 @@ def _continues(prev: _Unit, kind: str, block: Block) -> bool:
     return True
 
 
-def _pack_section(doc: Document, units: list[_Unit], s: ChunkSettings) -> list[Passage]:
-    """Greedily pack the section's pieces into passages within the limits.
+def _pack_section(
+    doc: Document, headings: list[Block], units: list[_Unit], s: ChunkSettings
+) -> list[Passage]:
+    """Greedily pack the section's pieces into passages within the limits; the headings open
+    the first one when they fit there.
 
-    FAQ pieces are never packed with anything else: a question and its answer are one passage.
+    FAQ pieces are never packed with anything else: a question and its answer are one passage
+    (so a heading over an FAQ stays out, as do headings a full first passage has no room for).
     """
     pieces: list[tuple[bool, list[Block | Span]]] = []
     for unit in units:
@@ -210,6 +222,10 @@ def _pack_section(doc: Document, units: list[_Unit], s: ChunkSettings) -> list[P
         tail, prev = groups[-1][1], groups[-2][1]
         if _tokens(doc, tail) < s.min_tokens and _fits(doc, prev + tail, s):
             groups[-2:] = [(False, prev + tail)]
+    if headings and groups and not groups[0][0]:
+        opened: list[Block | Span] = [*headings, *groups[0][1]]
+        if _fits(doc, opened, s):
+            groups[0] = (False, opened)
     return [_make_passage(doc, g) for _, g in groups]
 
 
@@ -315,6 +331,9 @@ def _make_passage(doc: Document, items: list[Block | Span]) -> Passage:
     section = doc.blocks[0].section if doc.blocks else ""
     for it in items:
         if isinstance(it, Block):
+            if it.kind == HEADING:  # its own line: one sentence, and no say in the kind
+                sentences.append((it.start, it.end))
+                continue
             kinds.add(it.kind)
             section = it.section
             if it.kind in (TABLE_ROW, TABLE_HEADER, LIST_ITEM):

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _setting(default: Any, help: str, kind: type | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "kind": kind or type(default)})
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,11 @@ class Settings:
         Path("tests") / "questions", "folder of the question sets `qa eval` runs by default"
     )
     top_k: int = _setting(5, "how many citations an answer carries")
-    min_score: float = _setting(
-        0.32, "answerability threshold: the probability that the top passage answers (qa train)"
+    # None: the threshold `qa train` chose, stored with the weights (QAService.min_score).
+    min_score: float | None = _setting(
+        None,
+        "answerability threshold: the probability that the top passage answers (qa train)",
+        float,
     )
     host: str = _setting("127.0.0.1", "address the web server listens on")
     port: int = _setting(8000, "port the web server listens on")
@@ -46,7 +49,7 @@ class Settings:
         for f in fields(cls):
             raw = env.get(f"QA_{f.name.upper()}")
             if raw is not None and raw != "":
-                values[f.name] = _coerce(f.name, raw, type(f.default))
+                values[f.name] = _coerce(f.name, raw, f.metadata["kind"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         for name in ("seeds_dir", "index_dir", "feedback_db", "questions_dir"):
             if name in values:

@@ -48,7 +48,10 @@ def test_passages_never_cross_a_heading(docs: list[Document]) -> None:
     for doc in docs:
         heads = [b for b in doc.blocks if b.kind == HEADING]
         for p in chunk_document(doc):
-            assert not any(p.start < h.start < p.end for h in heads), (doc.id, p.section)
+            # Headings may only open a passage (a run of them: a heading and its sub-heading).
+            inside = [h for h in heads if p.start <= h.start < p.end]
+            opening = p.sentences[: len(inside)]
+            assert [(h.start, h.end) for h in inside] == list(opening), (doc.id, p.section)
 
 
 def test_faq_question_and_answer_form_one_passage(docs: list[Document]) -> None:
@@ -152,3 +155,17 @@ def test_parser_leaves_no_text_behind(raw: str) -> None:
             structural = line in (doc.title, f"By {doc.byline}")
             assert structural or set(line) <= set("-|: \t"), (i, line)
         pos += len(line_raw)
+
+
+def test_a_section_s_first_passage_opens_with_its_heading(docs: list[Document]) -> None:
+    opened = 0
+    for doc in docs:
+        passages = chunk_document(doc)
+        for h in (b for b in doc.blocks if b.kind == HEADING):
+            p = next((p for p in passages if p.start <= h.start < p.end), None)
+            if p is None:
+                continue  # a heading over an FAQ, or with no room in a full first passage
+            opened += 1
+            assert (h.start, h.end) in p.sentences  # the heading line is a sentence alone
+            assert p.kind != "faq" and p.search_text.count(doc.raw[h.start : h.end]) == 1
+    assert opened >= 48  # of the seeds' 54 headings

@@ -168,9 +168,12 @@ def test_she_after_who_wrote_is_the_bylines_author() -> None:
 
 
 def test_a_follow_up_favours_the_article_the_last_answer_came_from(service) -> None:  # type: ignore[no-untyped-def]
-    from qa.ask.ranking import DOC_PRIOR
+    from qa.ask.features import PASSAGE_FEATURES
 
     ranker = service.ranker()
+    # The lift is the passage model's learned weight for "last_cited_article", and a lift.
+    lift = float(ranker.weights.passage.coef[PASSAGE_FEATURES.index("last_cited_article")])
+    assert lift > 0
     query = ranker.parse_query("What about the sanctions?")
     qvec = service.embedder.encode([query.embed])[0]
     plain = ranker.retrieve(query, qvec, 10)
@@ -178,8 +181,10 @@ def test_a_follow_up_favours_the_article_the_last_answer_came_from(service) -> N
     other = next(c for c in plain if c.passage.doc_id != top_doc)
     lifted = ranker.retrieve(query, qvec, 10, prior_docs=(other.passage.doc_id, top_doc))
     by_row = {c.row: c.score for c in lifted}
-    assert by_row[other.row] == other.score + DOC_PRIOR  # only the first article counts
-    assert all(by_row[c.row] == c.score for c in plain if c.passage.doc_id == top_doc)
+    # Only the first article counts.
+    assert by_row[other.row] == pytest.approx(other.score + lift)
+    same = [c for c in plain if c.passage.doc_id == top_doc]
+    assert all(by_row[c.row] == pytest.approx(c.score) for c in same)
     favoured = other.passage.doc_id
     before = [c.row for c in plain]
     after = [c.row for c in lifted]

@@ -12,6 +12,7 @@ from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES, ranges
 from qa.ask.query import Query, answer_tokens, content_terms, is_new_answer
 from qa.ask.ranking import Ranker, _best_per_passage
 from qa.ask.service import QAService
+from qa.corpus import HEADING, Document
 from tests.paths import ROOT as PROJECT_ROOT
 
 segments = st.lists(st.tuples(st.integers(0, 50), st.integers(0, 6)), max_size=12)
@@ -132,9 +133,16 @@ def _sentence_oracle(ranker: Ranker, query: Query, qvec: np.ndarray, row: int) -
                     text.rstrip().endswith(("?", ":")) or ("|" in text and a not in doc.row_headers)
                 ),
                 float(i == 0),
+                float(is_heading(doc, a)),
+                float(is_heading(doc, a) and query.wants_heading),
             ]
         )
     return out
+
+
+def is_heading(doc: Document, start: int) -> bool:
+    """Whether a heading block of the document starts at `start`."""
+    return any(bl.kind == HEADING and bl.start == start for bl in doc.blocks)
 
 
 @pytest.mark.parametrize("question", QUESTIONS)
@@ -253,11 +261,21 @@ def test_question_terms_of_corpus_sentences() -> None:
             assert lexical.query_terms(line) == [t for t in expected if t]
 
 
-def test_the_default_threshold_is_the_trained_one() -> None:
+def test_the_default_threshold_is_the_trained_one(service: QAService) -> None:
+    from dataclasses import replace
+
     from qa.ask.ranking import shipped_weights
     from qa.settings import Settings
 
-    assert Settings.from_env(env={}).min_score == shipped_weights().threshold
+    assert Settings.from_env(env={}).min_score is None  # None: the trained one
+    assert Settings.from_env(env={"QA_MIN_SCORE": "0.7"}).min_score == 0.7
+    if service.settings.min_score is None:
+        assert service.min_score == shipped_weights().threshold
+    chosen = QAService(replace(service.settings, min_score=0.7), service.embedder)
+    try:
+        assert chosen.min_score == 0.7
+    finally:
+        chosen.close()
 
 
 def test_misspelt_words_are_corrected_against_the_corpus() -> None:

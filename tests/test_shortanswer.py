@@ -69,3 +69,18 @@ def test_who_prefers_a_persons_full_name_and_keeps_first_names_ending_like_natio
     raw = "The talks were led by Russian Foreign Minister Sergey Lavrov."
     span = find_short("Who led the talks?", raw, [(0, len(raw))])
     assert span is not None and raw[span[0] : span[1]] == "Sergey Lavrov"
+
+
+def test_a_name_the_question_holds_is_not_its_answer_even_possessive() -> None:
+    raw = "Russia's President Vladimir Putin spoke."
+    span = find_short("who is russias president", raw, [(0, len(raw))])
+    assert span is not None and raw[span[0] : span[1]] == "Vladimir Putin"
+
+
+def test_hyphen_joined_names_are_never_cut_at_the_hyphen() -> None:
+    raw = "The Rubio-Lavrov talks were reported by CNN and AP News."
+    span = find_short("Which news outlets reported the talks?", raw, [(0, len(raw))])
+    assert span is not None and raw[span[0] : span[1]] == "CNN and AP News"
+    raw2 = "Senator Jane Doe-Smith spoke."
+    span2 = find_short("Who spoke?", raw2, [(0, len(raw2))])
+    assert span2 is not None and raw2[span2[0] : span2[1]] == "Jane Doe-Smith"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.ask.query import Query, answer_tokens, content_terms, corpus_acronyms, is_new_answer
+from qa.corpus import HEADING
 from qa.index.loaded import LoadedBuild
 
 # Each sentence of a candidate passage, described by:
@@ -30,6 +31,8 @@ SENTENCE_FEATURES = (
     "byline_for_author",  # it is a byline and the question asks who wrote an article
     "muted",  # a question, a lead-in ending in ':' or a table header: it introduces, not answers
     "first",  # it opens its passage
+    "heading",  # it is a section heading line
+    "heading_asked",  # it is a heading, and the question asks about a heading or section
 )
 
 # Each candidate passage, described by:
@@ -51,6 +54,7 @@ PASSAGE_FEATURES = (
     "named_article",  # the question names the author of its article
     "focus_missing",  # "who is the X": it never names X
     "faq",  # it is a question and answer from an FAQ section
+    "last_cited_article",  # a follow-up's passage from the article the last answer came from
 )
 
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
@@ -77,9 +81,12 @@ class CorpusFacts:
         muted: list[bool] = []
         byline: list[bool] = []
         first: list[bool] = []
+        heading: list[bool] = []
         for p in passages:
             doc = documents[p.doc_id]
+            heads = {bl.start for bl in doc.blocks if bl.kind == HEADING}
             for i, (a, b) in enumerate(p.sentences):
+                heading.append(a in heads)
                 text = doc.raw[a:b]
                 sentence_terms.append(content_terms(text))
                 # A lead-in ("... include:") introduces the answer but is not it; a table's
@@ -106,6 +113,7 @@ class CorpusFacts:
         self.muted = np.array(muted, dtype=bool)
         self.byline = np.array(byline, dtype=bool)
         self.first = np.array(first, dtype=bool)
+        self.heading = np.array(heading, dtype=bool)
         self.tabular = np.array([p.kind in ("table", "list") for p in passages], dtype=bool)
         self.is_meta = np.array([p.kind == "meta" for p in passages], dtype=bool)
         self.is_faq = np.array([p.kind == "faq" for p in passages], dtype=bool)
@@ -196,6 +204,8 @@ class CorpusFacts:
                 self.byline[gathered] & query.author,
                 self.muted[gathered],
                 self.first[gathered],
+                self.heading[gathered],
+                self.heading[gathered] & query.wants_heading,
             ]
         ).astype(np.float64)
         return m, counts
@@ -233,9 +243,11 @@ class CorpusFacts:
         lexical: np.ndarray,
         best_sentence: np.ndarray,
         best_similarity: np.ndarray,
+        last_cited: str | None = None,
     ) -> np.ndarray:
         """PASSAGE_FEATURES of the passages `rows` (their dense similarity, normalised BM25,
-        and best sentence's learned score and similarity given)."""
+        and best sentence's learned score and similarity given; for a follow-up, the document
+        the last answer came from)."""
         n = len(self.build.passages)
         named = self.named_documents(query.text)
         q_terms = query.terms
@@ -263,6 +275,8 @@ class CorpusFacts:
         if query.focus:
             m[:, 15] = _count(self._in_text, n, query.focus)[rows] < len(query.focus)
         m[:, 16] = self.is_faq[rows]
+        if last_cited is not None:
+            m[:, 17] = self.doc_ids[rows] == last_cited
         return m
 
 

@@ -201,6 +201,10 @@ _SOURCE_CLAUSE = re.compile(
     r"|,?\s*\baccording to (?:[A-Z][\w'’-]+\s?){1,3}",
 )
 _TABLE_WORDS = re.compile(r"\b(?:table|list|glossary)\b", re.IGNORECASE)
+# "Which section covers ...?", "the heading of ...": the answer is a heading line itself.
+_HEADING_WORDS = re.compile(
+    r"\b(?:(?:sub)?headings?|headlines?|(?:sub)?sections?|subtitles?|titled)\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,7 @@ class Query:
     author: bool = False
     focus: set[str] = field(default_factory=set)
     wants_table: bool = False
+    wants_heading: bool = False
 
 
 def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
@@ -249,4 +254,5 @@ def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
         # "Who is the author of ..." asks for the byline, not for a passage naming "author".
         focus=set() if asks_for_author(question) else question_focus(question),
         wants_table=wants_table,
+        wants_heading=bool(_HEADING_WORDS.search(question)),
     )

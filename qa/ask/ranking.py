@@ -12,7 +12,7 @@ here is tuned by hand except the highlight's neighbour rules and the candidate p
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -45,6 +45,7 @@ ANSWER_FEATURES = (
     "any_name_unknown",  # the question names something the corpus never mentions
     "missing_rarest",  # rarity of the rarest question word the passage lacks (0..1)
     "sentence_rare_overlap",  # share of the question's rare vocabulary its best sentence holds
+    "sentence_type_missing",  # the question's form asks for something its best sentence lacks
 )
 
 # Highlights: the best sentence, and a neighbour when it is part of the same answer.
@@ -52,10 +53,6 @@ SECOND_SENTENCE_RATIO = 0.85  # a neighbour this similar (share of the best's) j
 SHORT_SENTENCE_WORDS = 7  # a best sentence this short (a term, a fragment) takes the next one
 CONTINUATION_RATIO = 0.75  # a next sentence that continues the best one joins at this share
 
-# A follow-up's passages from the article the last answer came from are favoured by this much
-# (log-odds, the passage scores' unit). On the dev conversations follow-up hit@1 went 0.794 ->
-# 0.824 for any of 0.5, 1 and 2; favouring every cited article (up to three) gained nothing.
-DOC_PRIOR = 1.0
 WEIGHTS_FILE = "weights.json"
 
 
@@ -104,6 +101,18 @@ class Weights:
             LinearModel.from_dict(d["answerable"], ANSWER_FEATURES),
             float(d["threshold"]),
             str(d.get("source", "")),
+        )
+
+    @classmethod
+    def blank(cls) -> Weights:
+        """Weights of zero for every feature the code computes: what `qa train` starts from, so
+        that training never depends on the committed file (which may name other features)."""
+
+        def zero(names: tuple[str, ...]) -> LinearModel:
+            return LinearModel(names, np.zeros(len(names)), 0.0)
+
+        return cls(
+            zero(SENTENCE_FEATURES), zero(PASSAGE_FEATURES), zero(ANSWER_FEATURES), 0.5, "blank"
         )
 
 
@@ -179,9 +188,16 @@ class Ranker:
         return LexicalHits(bm25, top, float(bm25.max()) if bm25.size else 0.0)
 
     def score(
-        self, query: Query, qvec: np.ndarray, lexical: LexicalHits | None = None
+        self,
+        query: Query,
+        qvec: np.ndarray,
+        lexical: LexicalHits | None = None,
+        prior_docs: tuple[str, ...] = (),
     ) -> tuple[Scored, QuestionFacts] | None:
-        """Every candidate of the question, described and scored; None when there is none."""
+        """Every candidate of the question, described and scored; None when there is none.
+
+        `prior_docs`: for a follow-up, the documents the conversation's last turn cited (the
+        first is where its answer came from, which the passage model may favour)."""
         build = self.build
         n = len(build.passages)
         if n == 0:
@@ -197,7 +213,8 @@ class Ranker:
         best, best_sim = _best_per_passage(s_scores, sx[:, 0], counts, muted)
         dense = (build.vectors[rows] @ qvec).astype(np.float64)
         lex_scores = lex.scores[rows].astype(np.float64) / lex.max if lex.max > 0 else 0.0 * dense
-        px = self.facts.passage_matrix(query, facts, rows, dense, lex_scores, best, best_sim)
+        last = prior_docs[0] if prior_docs else None
+        px = self.facts.passage_matrix(query, facts, rows, dense, lex_scores, best, best_sim, last)
         return Scored(rows, sx, counts, s_scores, px, self.weights.passage.score(px)), facts
 
     def retrieve(
@@ -208,16 +225,12 @@ class Ranker:
         lexical: LexicalHits | None = None,
         prior_docs: tuple[str, ...] = (),
     ) -> list[Candidate]:
-        """The best `limit` passages for the query (`qvec` embeds `query.embed`), best first.
-
-        `prior_docs`: the documents the conversation's last turn cited, for a follow-up; the
-        passages of the first of them (where its answer came from) are favoured by DOC_PRIOR."""
-        scored = self.score(query, qvec, lexical)
+        """The best `limit` passages for the query (`qvec` embeds `query.embed`), best first
+        (`prior_docs` as for `score`)."""
+        scored = self.score(query, qvec, lexical, prior_docs)
         if scored is None:
             return []
         s, _ = scored
-        if prior_docs:
-            s = replace(s, passage_scores=s.passage_scores + self._doc_prior(s.rows, prior_docs))
         order = np.argsort(-s.passage_scores, kind="stable")[:limit]
         ends = np.cumsum(s.sentence_counts)
         out = []
@@ -248,11 +261,6 @@ class Ranker:
             )
         return out
 
-    def _doc_prior(self, rows: np.ndarray, docs: tuple[str, ...]) -> np.ndarray:
-        """DOC_PRIOR for each of `rows` in the first of `docs` (the article the last answer
-        came from), else 0."""
-        return DOC_PRIOR * (self.facts.doc_ids[rows] == docs[0])
-
     def answer_features(self, query: Query, candidates: list[Candidate]) -> np.ndarray:
         """ANSWER_FEATURES of the top candidate (zeros when there is none)."""
         if not candidates:
@@ -280,6 +288,11 @@ class Ranker:
                 )
                 / self.facts.idf_unknown,
                 top.best_rare_overlap,
+                float(
+                    query.wanted is not None
+                    and bool(top.sentences)
+                    and not self.facts.answers_form(query, top.row, top.sentences[0][0])
+                ),
             ]
         )
 

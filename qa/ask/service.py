@@ -27,7 +27,7 @@ import numpy as np
 from qa.ask.answering import Answer, Citation, anchored_short_answer, compose, renumber
 from qa.ask.followup import Turn, check_history, resolve
 from qa.ask.query import Query, check_question
-from qa.ask.ranking import LexicalHits, Ranker
+from qa.ask.ranking import LexicalHits, Ranker, Weights
 from qa.corpus import Document
 from qa.errors import IndexUnavailable
 from qa.faq import example_questions
@@ -152,9 +152,12 @@ def _nearest(raw: str, text: str, near: int) -> int | None:
 class QAService:
     """Answers questions from the serving build of an index folder."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, weights: Weights | None = None
+    ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._weights = weights  # None: the committed ones (`qa train` passes its own)
         self._given = embedder is not None  # the caller's encoder is the only one to use
         self._live: _Serving | None = None
         self._lock = threading.Lock()  # held while a new build is opened
@@ -224,7 +227,9 @@ class QAService:
                     self.settings.index_dir, build_id, self.settings.chroma_url
                 )
                 try:
-                    fresh = _Serving(opened, Ranker(opened), self._embedder_for(opened))
+                    fresh = _Serving(
+                        opened, Ranker(opened, self._weights), self._embedder_for(opened)
+                    )
                 except BaseException:
                     opened.close()
                     raise
@@ -343,7 +348,7 @@ class QAService:
                 self._asking -= 1
         t2 = time.perf_counter()
         candidates = live.ranker.retrieve(query, qvec, k, lexical, prior_docs)
-        ranked = live.ranker.decide(query, candidates, self.settings.min_score)
+        ranked = live.ranker.decide(query, candidates, self._min_score(live.ranker))
         answer = compose(question, ranked, live.build, searched=q)
         answer = anchored_short_answer(self._verified(answer, live.build))
         t3 = time.perf_counter()
@@ -356,6 +361,16 @@ class QAService:
                 "total": (t3 - t0) * 1000,
             },
         )
+
+    @property
+    def min_score(self) -> float:
+        """The answerability threshold in force: QA_MIN_SCORE, else the one trained with the
+        serving weights."""
+        return self._min_score(self.ranker())
+
+    def _min_score(self, ranker: Ranker) -> float:
+        given = self.settings.min_score
+        return ranker.weights.threshold if given is None else given
 
     def _verified(self, answer: Answer, build: LoadedBuild) -> Answer:
         """The answer with every citation checked against its file now: kept, moved to where

@@ -49,7 +49,8 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 _YEAR_ONLY = re.compile(rf"^{_YEAR}s?$")
-_CAP = r"(?:[A-Z][a-z'’\-]+|[A-Z]{2,6}s?|(?:[A-Z]\.){2,4}|[A-Z]\.)"
+# A capitalised word; hyphen-joined ones ("Rubio-Lavrov", "Ukrainian-American") are one word.
+_CAP = r"(?:[A-Z][a-z'’]+(?:-[A-Za-z][a-z'’]*)*|[A-Z]{2,6}s?|(?:[A-Z]\.){2,4}|[A-Z]\.)"
 _NAME = re.compile(rf"\b{_CAP}(?:\s+(?:(?:of|the|de|al|bin|von|van)\s+)?{_CAP})*")
 _PLACE = re.compile(rf"\b(?:in|at|to|from|near)\s+(?:the\s+)?({_CAP}(?:\s+(?:of\s+)?{_CAP})*)")
 # Words that stand before a name without being part of it (general English titles).
@@ -161,7 +162,16 @@ _ADJECTIVES = frozenset("international national foreign global regional local ma
 
 
 def _question_words(question: str) -> set[str]:
-    return {w.lower().strip(".'’") for w in re.findall(r"[\w'’.-]+", question)}
+    """The question's words, lowercased, each also without a possessive ("russias", "russia's"
+    -> russia), so a name the question already holds is never its answer."""
+    out = set()
+    for w in re.findall(r"[\w'’.-]+", question):
+        w = w.lower().strip(".'’")
+        out.add(w)
+        out.add(re.sub(r"['’]s$", "", w))
+        if len(w) >= 5 and re.search(r"[^su]s['’]?$", w):  # "russias"; not "news", "status"
+            out.add(re.sub(r"s['’]?$", "", w))
+    return out
 
 
 def _clean_name(raw: str, a: int, b: int, question_words: set[str]) -> Span | None:

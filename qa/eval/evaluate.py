@@ -88,7 +88,7 @@ def evaluate(
         system=_run_with_progress(system, sets, finder, settings.top_k, progress)
         + [t.judged for t in turns],
         top_k=settings.top_k,
-        min_score=settings.min_score,
+        min_score=service.min_score,
         extra={"build": service.index().build_id, "weights": service.ranker().weights.source},
         conversation_sets=[c.name for c in conversations],
         turn_kinds={(t.judged.question.set, t.judged.question.id): t.kind for t in turns},

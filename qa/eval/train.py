@@ -1,6 +1,8 @@
 """`qa train`: learn the ranking policy's three models on the dev question sets.
 
-For every dev question, its candidates are described exactly as at query time (qa.ask.ranking)
+For every dev question and dev conversation turn (a follow-up resolved against the earlier
+turns, and favouring the article the last one cited, as at query time), its candidates are
+described exactly as at query time (qa.ask.ranking)
 and labelled from the question's evidence: a sentence is right when it overlaps an evidence
 occurrence, a passage when it holds the evidence, the top passage "answers" when the question
 is answerable and it holds the evidence. Three logistic regressions (scikit-learn, features
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES
+from qa.ask.followup import MAX_TURNS, Resolved, Turn, resolve
 from qa.ask.query import Query
 from qa.ask.ranking import (
     ANSWER_FEATURES,
@@ -28,9 +31,13 @@ from qa.ask.ranking import (
     Ranker,
     Scored,
     Weights,
-    shipped_weights,
 )
 from qa.ask.service import QAService
+from qa.eval.conversations import (
+    ConversationSet,
+    load_conversation_sets,
+    shipped_conversation_files,
+)
 from qa.eval.questions import (
     SPLITS,
     EvidenceFinder,
@@ -50,11 +57,12 @@ TOP_K = 5
 
 @dataclass(frozen=True)
 class Example:
-    """One dev question, read and embedded once."""
+    """One dev question or conversation turn, read and embedded once."""
 
     question: Question
     query: Query
     qvec: np.ndarray
+    prior_docs: tuple[str, ...] = ()  # a follow-up's: the documents the last turn cited
 
 
 def dev_files(settings: Settings) -> list[Path]:
@@ -62,23 +70,63 @@ def dev_files(settings: Settings) -> list[Path]:
     return [p for p in shipped_question_files() if p.parent.name == SPLITS[0]]
 
 
+def dev_conversation_files() -> list[Path]:
+    """The shipped dev conversation sets."""
+    return [p for p in shipped_conversation_files() if p.parent.name == SPLITS[0]]
+
+
+def conversation_turns(
+    sets: Sequence[ConversationSet], finder: EvidenceFinder
+) -> list[tuple[Question, Resolved]]:
+    """Every turn of the conversations, resolved against the earlier turns as if each had been
+    answered right: its evidence as the answer, the evidence's first places as the citations.
+    (At run time the history holds the system's own answers, which are sometimes wrong.)"""
+    out = []
+    for cs in sets:
+        for conv in cs.conversations:
+            history: list[Turn] = []
+            for q in conv.turns:
+                out.append((q, resolve(q.question, history[-MAX_TURNS:])))
+                cited = []
+                for ev in q.evidence:
+                    places = [(d, *sp) for d in q.docs for sp in finder.occurrences(d, ev)]
+                    cited += places[:1]
+                history.append(Turn(q.question, " ".join(q.evidence), tuple(cited)))
+    return out
+
+
 def train(
     settings: Settings,
     files: Sequence[Path] | None = None,
     service: QAService | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    conversations: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    """Learn the three models on `files` (the dev sets) and return the weights' JSON form."""
+    """Learn the three models on `files` (the dev sets) and the turns of `conversations` (the
+    dev conversation sets) and return the weights' JSON form."""
     files = list(files) if files is not None else dev_files(settings)
+    conversations = list(conversations) if conversations is not None else dev_conversation_files()
     finder = EvidenceFinder(corpus_texts(settings.seeds_dir))
     sets = load_question_sets(files, finder.documents)
+    turns = conversation_turns(load_conversation_sets(conversations, finder.documents), finder)
     questions = [q for s in sets for q in s.questions]
-    service = service or QAService(settings)
-    base = Ranker(service.index(), shipped_weights())
-    queries = [base.parse_query(q.question) for q in questions]
+    # A service of its own answers with blank weights: the committed file may name features
+    # the code no longer computes, which is what training is about to fix.
+    service = service or QAService(settings, weights=Weights.blank())
+    # Sentence features do not depend on any weights, so training starts from none at all.
+    base = Ranker(service.index(), Weights.blank())
+    texts = [q.question for q in questions] + [r.text for _, r in turns]
+    priors = [()] * len(questions) + [r.docs for _, r in turns]
+    asked = questions + [q for q, _ in turns]
+    queries = [base.parse_query(t) for t in texts]
     vectors = service.embedder.encode([q.embed for q in queries])
-    examples = [Example(q, qu, v) for q, qu, v in zip(questions, queries, vectors, strict=True)]
-    say(f"{len(examples)} dev questions from {', '.join(str(p) for p in files)}")
+    examples = [
+        Example(q, qu, v, p) for q, qu, v, p in zip(asked, queries, vectors, priors, strict=True)
+    ]
+    say(
+        f"{len(questions)} dev questions from {', '.join(str(p) for p in files)}; "
+        f"{len(turns)} conversation turns from {', '.join(str(p) for p in conversations)}"
+    )
 
     x, y, g = _sentence_data(base, examples, finder)
     sentence, s_cv = _fit_ranking(x, y, g, SENTENCE_FEATURES)
@@ -93,10 +141,11 @@ def train(
     answer, a_cv = _fit(x, y, g, ANSWER_FEATURES)
     threshold = _threshold(a_cv["held_out_probability"], y, answerable)
     say(f"answerability model: {len(y)} questions, threshold {threshold}")
-    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in files + conversations)).hexdigest()
     return {
-        "source": f"qa train on {len(examples)} dev questions ({digest})",
-        "trained_on": [str(p) for p in files],
+        "source": f"qa train on {len(questions)} dev questions and {len(turns)} conversation "
+        f"turns ({digest[:12]})",
+        "trained_on": [str(p) for p in files + conversations],
         "build": base.build.build_id,
         "threshold": threshold,
         "sentence": _model_json(sentence, s_cv),
@@ -162,7 +211,7 @@ def _candidate_data(
     for n, ex in enumerate(examples):
         if not ex.question.answerable:
             continue
-        scored = ranker.score(ex.query, ex.qvec)
+        scored = ranker.score(ex.query, ex.qvec, prior_docs=ex.prior_docs)
         if scored is None:
             continue
         s, _ = scored
@@ -179,7 +228,7 @@ def _answer_data(
     """Each question's top passage, labelled: does it answer the question?"""
     xs, ys, answerable = [], [], []
     for ex in examples:
-        candidates = ranker.retrieve(ex.query, ex.qvec, TOP_K)
+        candidates = ranker.retrieve(ex.query, ex.qvec, TOP_K, prior_docs=ex.prior_docs)
         xs.append(ranker.answer_features(ex.query, candidates))
         right = bool(candidates) and ex.question.answerable
         right = right and holds_evidence(
