@@ -25,7 +25,7 @@ class Settings:
     # None: the threshold `qa train` chose, stored with the weights (QAService.min_score).
     min_score: float | None = _setting(
         None,
-        "answerability threshold: the probability that the top passage answers (qa train)",
+        "answerability threshold: the probability that the articles answer (qa train)",
         float,
     )
     host: str = _setting("127.0.0.1", "address the web server listens on")

@@ -19,9 +19,19 @@ def test_training_is_deterministic_and_loads(service: QAService) -> None:
     w = Weights.from_dict(first)
     assert w.sentence.features == SENTENCE_FEATURES and w.passage.features == PASSAGE_FEATURES
     assert w.answerable.features == ANSWER_FEATURES and 0 < w.threshold < 1
+    assert w.top.features == ANSWER_FEATURES
     # Right sentences are the similar ones; a lead-in or a header row is never the answer.
     sentence = dict(zip(w.sentence.features, w.sentence.coef, strict=True))
     assert sentence["similarity"] > 0 and sentence["muted"] < 0
+    # A question whose words the corpus never uses is less likely to be answered by it.
+    answerable = dict(zip(w.answerable.features, w.answerable.coef, strict=True))
+    assert answerable["unknown"] < 0
+
+
+def test_training_starts_from_no_weights() -> None:
+    blank = Weights.blank()
+    for model in (blank.sentence, blank.passage, blank.answerable, blank.top):
+        assert not model.coef.any() and model.intercept == 0
 
 
 def test_the_shipped_weights_come_from_qa_train_on_dev() -> None:

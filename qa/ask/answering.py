@@ -80,7 +80,8 @@ class Answer:
     citations: tuple[Citation, ...]
     timing_ms: dict[str, float] = field(default_factory=dict)
     build: str = ""
-    # The support score the answerability decision was made on (not part of the contract).
+    # The probability that the articles answer the question, on which the answerability
+    # decision was made (not part of the contract).
     support: float = 0.0
     # The standalone query searched (the question itself when the conversation was not needed).
     searched: str = ""
@@ -124,7 +125,7 @@ def compose(
                 end=p.end,
                 text=p.text,
                 highlights=spans,
-                score=round(_relevance(ranked.support, c.score - top), 4),
+                score=round(_relevance(ranked.top_probability, c.score - top), 4),
                 doc_sha256=doc.sha256,
                 also_at=p.also_at,
                 close=n == 1 or c.score >= top - CLOSE_MARGIN,

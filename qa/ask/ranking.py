@@ -1,12 +1,15 @@
-"""The ranking and answerability policy, all in one place: three small learned models.
+"""The ranking and answerability policy, all in one place: four small learned models.
 
 A question's candidates come from two retrievers (dense vectors in Chroma, BM25). Each candidate's
 sentences are scored by the sentence model over SENTENCE_FEATURES; each passage by the passage
-model over PASSAGE_FEATURES (its best sentence's score among them); and the top passage by the
-answerability model over ANSWER_FEATURES, whose output is the probability that the cited passage
-answers the question. Every model is a logistic regression whose weights are learned on the
-`dev` question sets by `qa train` and committed in `weights.json` beside this module; nothing
-here is tuned by hand except the highlight's neighbour rules and the candidate pool's size.
+model over PASSAGE_FEATURES (its best sentence's score among them); and the top passage, over
+ANSWER_FEATURES, by the answerability model (the probability that the articles answer the
+question at all, on which "not in the articles" is decided) and the top model (the probability
+that the top passage is the one that answers, when they do): their product is the probability
+that the cited passage answers. Every model is a logistic regression whose weights are learned
+on the `dev` question sets by `qa train` and committed in `weights.json` beside this module;
+nothing here is tuned by hand except the highlight's neighbour rules and the candidate pool's
+size.
 """
 
 from __future__ import annotations
@@ -84,11 +87,12 @@ class LinearModel:
 
 @dataclass(frozen=True)
 class Weights:
-    """The three learned models and where they came from."""
+    """The four learned models and where they came from."""
 
     sentence: LinearModel
     passage: LinearModel
-    answerable: LinearModel
+    answerable: LinearModel  # P(the articles answer the question)
+    top: LinearModel  # P(the top passage answers it | the articles answer it)
     threshold: float  # the answerable probability calibrated as the default QA_MIN_SCORE
     source: str  # what they were trained on (shown by `qa eval`)
 
@@ -99,6 +103,7 @@ class Weights:
             LinearModel.from_dict(d["sentence"], SENTENCE_FEATURES),
             LinearModel.from_dict(d["passage"], PASSAGE_FEATURES),
             LinearModel.from_dict(d["answerable"], ANSWER_FEATURES),
+            LinearModel.from_dict(d["top"], ANSWER_FEATURES),
             float(d["threshold"]),
             str(d.get("source", "")),
         )
@@ -112,7 +117,12 @@ class Weights:
             return LinearModel(names, np.zeros(len(names)), 0.0)
 
         return cls(
-            zero(SENTENCE_FEATURES), zero(PASSAGE_FEATURES), zero(ANSWER_FEATURES), 0.5, "blank"
+            zero(SENTENCE_FEATURES),
+            zero(PASSAGE_FEATURES),
+            zero(ANSWER_FEATURES),
+            zero(ANSWER_FEATURES),
+            0.5,
+            "blank",
         )
 
 
@@ -297,27 +307,33 @@ class Ranker:
         )
 
     def decide(self, query: Query, candidates: list[Candidate], min_score: float) -> Ranked:
-        """Highlights for every candidate, and whether the top one answers the question."""
-        p = 0.0
+        """Highlights for every candidate, whether the articles answer the question (the
+        answerable probability reaches `min_score`), and how likely the top one answers it."""
+        p, top = 0.0, 0.0
         if candidates:
-            p = float(self.weights.answerable.probability(self.answer_features(query, candidates)))
+            x = self.answer_features(query, candidates)
+            p = float(self.weights.answerable.probability(x))
+            top = p * float(self.weights.top.probability(x))
         return Ranked(
             tuple(candidates),
             tuple(highlights(c) for c in candidates),
             p,
             bool(candidates) and p >= min_score,
+            top,
         )
 
 
 @dataclass(frozen=True)
 class Ranked:
-    """The policy's verdict on one question: passages best first, each with its highlights, and
-    the probability that the top one answers the question (answerable: at least the threshold)."""
+    """The policy's verdict on one question: passages best first, each with its highlights, the
+    probability that the articles answer the question (answerable: at least the threshold), and
+    the probability that the top passage is what answers it."""
 
     candidates: tuple[Candidate, ...]
     highlights: tuple[tuple[Span, ...], ...]
     support: float
     answerable: bool
+    top_probability: float = 0.0
 
 
 def highlights(c: Candidate) -> tuple[Span, ...]:

@@ -36,7 +36,7 @@ METRICS = (
     "p50_ms",
     "p95_ms",
 )
-# The calibration sweep over `Answer.support` (the probability that the top passage answers).
+# The calibration sweep over `Answer.support` (the probability that the articles answer).
 SWEEP = tuple(round(0.05 + i * 0.01, 2) for i in range(91))
 # Bins of the reliability diagram.
 RELIABILITY_BINS = 10
@@ -109,13 +109,13 @@ def compute_metrics(judged: Sequence[Judged]) -> dict[str, float | None]:
 
 
 def answerability_calibration(judged: Sequence[Judged]) -> dict[str, Any]:
-    """How well `support`, the probability that the top passage answers the question, is
+    """How well `support`, the probability that the articles answer the question, is
     calibrated: the Brier score and a reliability diagram (per bin of predicted probability,
-    the share of questions whose top citation really answers them)."""
+    the share of questions the articles really answer)."""
     if not judged:
         return {"brier": None, "bins": []}
     p = np.array([j.outcome.support for j in judged], dtype=np.float64)
-    y = np.array([float(j.question.answerable and j.rank == 1) for j in judged])
+    y = np.array([float(j.question.answerable) for j in judged])
     edges = np.linspace(0.0, 1.0, RELIABILITY_BINS + 1)
     which = np.clip(np.digitize(p, edges) - 1, 0, RELIABILITY_BINS - 1)
     bins = [

@@ -218,7 +218,7 @@ def reliability_section(ev: Evaluation) -> str:
         "## Answerability calibration",
         "",
         f"Brier score {cal['brier']} (0 is perfect; always saying 0.5 scores 0.25). Per bin of the",
-        "predicted probability that the top citation answers, the share where it really does:",
+        "predicted probability that the articles answer, the share they really do:",
         "",
         "| predicted | questions | mean predicted | observed |",
         "|---|---:|---:|---:|",
@@ -248,7 +248,7 @@ def plot_reliability(ev: Evaluation, path: Path) -> None:
         ax.annotate(str(b["questions"]), (b["predicted"], b["observed"]), fontsize=7)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("predicted probability that the top citation answers")
+    ax.set_xlabel("predicted probability that the articles answer")
     ax.set_ylabel("observed share")
     ax.set_title(f"reliability (Brier {cal['brier']})")
     ax.legend(loc="upper left", fontsize=8)

@@ -1,15 +1,14 @@
-"""`qa train`: learn the ranking policy's three models on the dev question sets.
+"""`qa train`: learn the ranking policy's four models on the dev question sets.
 
 For every dev question and dev conversation turn (a follow-up resolved against the earlier
 turns, and favouring the article the last one cited, as at query time), its candidates are
-described exactly as at query time (qa.ask.ranking)
-and labelled from the question's evidence: a sentence is right when it overlaps an evidence
-occurrence, a passage when it holds the evidence, the top passage "answers" when the question
-is answerable and it holds the evidence. Three logistic regressions (scikit-learn, features
+described exactly as at query time (qa.ask.ranking) and labelled from the question's evidence:
+a sentence is right when it overlaps an evidence occurrence, a passage when it holds the
+evidence, the question "is answerable" when the articles answer it, and the top passage
+"answers" when it also holds the evidence. Four logistic regressions (scikit-learn, features
 standardised, the regularisation chosen by cross-validation grouped by question) are learned in
 turn, since each model's output is a feature of the next, and written to weights.json with what
-they were trained on. The same dev files and index give the same file, byte for byte.
-"""
+they were trained on. The same dev files and index give the same file, byte for byte."""
 
 from __future__ import annotations
 
@@ -102,7 +101,7 @@ def train(
     say: Callable[[str], None] = lambda _m: None,
     conversations: Sequence[Path] | None = None,
 ) -> dict[str, Any]:
-    """Learn the three models on `files` (the dev sets) and the turns of `conversations` (the
+    """Learn the four models on `files` (the dev sets) and the turns of `conversations` (the
     dev conversation sets) and return the weights' JSON form."""
     files = list(files) if files is not None else dev_files(settings)
     conversations = list(conversations) if conversations is not None else dev_conversation_files()
@@ -137,10 +136,17 @@ def train(
     say(f"passage model: {len(y)} candidates, {int(y.sum())} right, C={p_cv['C']}")
     ranker = Ranker(base.build, _with(ranker.weights, passage=passage))
     x, y, answerable = _answer_data(ranker, examples, finder)
-    g = np.arange(len(y))
-    answer, a_cv = _fit(x, y, g, ANSWER_FEATURES)
+    # "Not in the articles" says the articles do not answer: learnt as that, so a question
+    # they answer is not declined for a retrieval miss; which passage answers is the top model's.
+    answer, a_cv = _fit(x, answerable.astype(float), np.arange(len(y)), ANSWER_FEATURES)
     threshold = _threshold(a_cv["held_out_probability"], y, answerable)
-    say(f"answerability model: {len(y)} questions, threshold {threshold}")
+    top, t_cv = _fit(
+        x[answerable], y[answerable], np.arange(int(answerable.sum())), ANSWER_FEATURES
+    )
+    say(
+        f"answerability model: {len(y)} questions, {int(answerable.sum())} answerable, "
+        f"threshold {threshold}; top model: {int(y.sum())} answered by the top passage"
+    )
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in files + conversations)).hexdigest()
     return {
         "source": f"qa train on {len(questions)} dev questions and {len(turns)} conversation "
@@ -151,6 +157,7 @@ def train(
         "sentence": _model_json(sentence, s_cv),
         "passage": _model_json(passage, p_cv),
         "answerable": _model_json(answer, a_cv),
+        "top": _model_json(top, t_cv),
     }
 
 
@@ -164,6 +171,7 @@ def _with(w: Weights, **models: LinearModel) -> Weights:
         models.get("sentence", w.sentence),
         models.get("passage", w.passage),
         w.answerable,
+        w.top,
         w.threshold,
         "training",
     )
