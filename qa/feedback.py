@@ -26,9 +26,11 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from qa.corpus import HEADING, parse_document
 from qa.errors import FeedbackError, FeedbackUnavailable, IndexUnavailable, UnknownDocument
 from qa.index import builds
 from qa.index.loaded import LoadedBuild
@@ -220,13 +222,23 @@ def _seconds_to_next_utc_day() -> int:
     return max(1, int(86400 - now % 86400))
 
 
-def evidence_text(raw: str, start: int, end: int, limit: int = MAX_EVIDENCE_CHARS) -> str:
+def evidence_text(
+    raw: str,
+    start: int,
+    end: int,
+    limit: int = MAX_EVIDENCE_CHARS,
+    headings: frozenset[int] = frozenset(),
+) -> str:
     """An exact substring of `raw[start:end]`, at most `limit` chars, ending at a sentence end.
 
     Whole sentences from the start of the span, on one line; when the first sentence alone is
-    too long, it is cut at the last word boundary that fits.
+    too long, it is cut at the last word boundary that fits. Heading lines that open the span
+    (a section's first passage opens with its heading; `headings` are their starts) are passed
+    over: the evidence is what the passage says, not what its section is called.
     """
     spans = sentence_spans(raw, start, end)
+    while len(spans) > 1 and spans[0][0] in headings:
+        spans = spans[1:]
     if not spans:
         return ""
     a, b = spans[0]
@@ -314,7 +326,7 @@ def export_questions(
                     summary.dropped_stale += 1
                     continue
                 start, end = found, min(len(raw), found + (s.end - s.start))
-            text = evidence_text(raw, start, end)
+            text = evidence_text(raw, start, end, headings=heading_starts(s.doc_id, raw))
             if not text:
                 continue
             if text not in evidence:
@@ -334,6 +346,12 @@ def export_questions(
         )
         summary.exported += 1
     return out, summary
+
+
+@lru_cache(maxsize=64)
+def heading_starts(doc_id: str, raw: str) -> frozenset[int]:
+    """Where the heading lines of an article's text start (as the parser reads them)."""
+    return frozenset(b.start for b in parse_document(doc_id, raw).blocks if b.kind == HEADING)
 
 
 def current_documents(index_dir: Path) -> dict[str, str]:

@@ -239,3 +239,14 @@ def test_one_vote_per_client_question_and_span_and_a_daily_cap(
     assert other.status_code == 201
     assert len(FeedbackStore(db).all()) == 4
     record("feedback_one_client", {"rows_after_5_votes_on_one_span": 1, "cap": 3})
+
+
+def test_evidence_passes_over_the_heading_a_passage_opens_with() -> None:
+    from qa.feedback import heading_starts
+
+    raw = "A Title Line\nBy Someone\nThe Section Heading\nThe body says this. And more.\n"
+    start = raw.index("The Section")
+    heads = heading_starts("doc", raw)
+    assert start in heads
+    assert evidence_text(raw, start, len(raw), headings=heads) == "The body says this. And more."
+    assert evidence_text(raw, start, len(raw)) == "The Section Heading"  # without: the line

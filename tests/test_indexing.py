@@ -180,3 +180,26 @@ def test_current_watcher_sees_every_change_and_reads_only_on_change(
     assert watcher.build_id() is None
     publish("20260101T000003-dddddd")
     assert watcher.build_id() == "20260101T000003-dddddd"
+
+
+def test_a_build_of_another_chunker_version_serves_with_a_warning(
+    corpus: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from qa.ask.service import QAService
+    from qa.chunking import CHUNKER_VERSION, ChunkSettings
+    from qa.settings import Settings
+
+    index = tmp_path / "index"
+    emb = FakeEmbedder()
+    build_index(corpus, index, emb, chunk_settings=ChunkSettings(version=CHUNKER_VERSION - 1))
+    service = QAService(Settings(seeds_dir=corpus, index_dir=index), embedder=emb)
+    try:
+        with caplog.at_level("WARNING", logger="qa.ask.service"):
+            answer = service.ask("Where did Rubio and Lavrov meet?")
+        assert answer.citations  # it still answers
+        assert any(
+            "chunker version" in r.getMessage() and "qa index" in r.getMessage()
+            for r in caplog.records
+        )
+    finally:
+        service.close()

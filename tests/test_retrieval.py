@@ -287,3 +287,49 @@ def test_misspelt_words_are_corrected_against_the_corpus() -> None:
     # Known words, short words and words with no close corpus word stay as typed.
     assert sp.correct("Who won the FIFA World Cup?") == "Who won the FIFA World Cup?"
     assert sp.correct("Rubio met") == "Rubio met"
+
+
+def _heading_spans(service: QAService) -> set[tuple[str, int, int]]:
+    build = service.ranker().build
+    return {
+        (d.id, bl.start, bl.end)
+        for d in build.documents.values()
+        for bl in d.blocks
+        if bl.kind == HEADING
+    }
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Where did Rubio and Lavrov meet?",
+        "What did Rubio and Lavrov discuss in Malaysia?",
+        "What is the TL;DR of the Eleanor Vance article?",
+        "What does the background on the Ukraine conflict say?",
+    ],
+)
+def test_a_heading_is_never_highlighted_unless_asked_for(service: QAService, question: str) -> None:
+    heads = _heading_spans(service)
+    answer = service.ask(question)
+    for c in answer.citations:
+        assert not any(
+            doc == c.doc_id and a <= h < b for a, b in c.highlights for doc, h, _ in heads
+        ), (question, c.section, c.highlights)
+
+
+def test_a_question_about_a_section_cites_its_heading_alone(service: QAService) -> None:
+    heads = _heading_spans(service)
+    answer = service.ask(
+        "Which section of Eleanor Vance's article covers the SBU officer shooting?"
+    )
+    top = answer.citations[0]
+    assert (top.doc_id, *top.highlights[0]) in heads  # the heading line, nothing more
+    short = answer.short_answer
+    assert short is not None and (short.start, short.end) == tuple(top.highlights[0])
+
+
+def test_weights_of_other_code_are_refused_with_what_to_do() -> None:
+    from qa.ask.ranking import Weights
+
+    with pytest.raises(ValueError, match="qa train"):
+        Weights.from_dict({"sentence": {}, "passage": {}, "answerable": {}, "threshold": 0.5})

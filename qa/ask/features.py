@@ -82,9 +82,12 @@ class CorpusFacts:
         byline: list[bool] = []
         first: list[bool] = []
         heading: list[bool] = []
+        heads_of = {
+            d.id: {bl.start for bl in d.blocks if bl.kind == HEADING} for d in documents.values()
+        }
         for p in passages:
             doc = documents[p.doc_id]
-            heads = {bl.start for bl in doc.blocks if bl.kind == HEADING}
+            heads = heads_of[p.doc_id]
             for i, (a, b) in enumerate(p.sentences):
                 heading.append(a in heads)
                 text = doc.raw[a:b]

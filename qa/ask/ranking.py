@@ -98,7 +98,11 @@ class Weights:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Weights:
-        """Weights from their JSON form (what `qa train` writes)."""
+        """Weights from their JSON form (what `qa train` writes); ValueError when a model is
+        missing (a file written for other code: run `qa train`)."""
+        missing = [k for k in ("sentence", "passage", "answerable", "top") if k not in d]
+        if missing:
+            raise ValueError(f"weights without the {', '.join(missing)} model; run `qa train`")
         return cls(
             LinearModel.from_dict(d["sentence"], SENTENCE_FEATURES),
             LinearModel.from_dict(d["passage"], PASSAGE_FEATURES),
@@ -153,10 +157,12 @@ class Candidate:
     row: int
     passage: Passage
     score: float
-    # (sentence index within passage, learned score, similarity, muted), best first.
+    # (sentence index within passage, learned score, similarity, introduces: see _introduces),
+    # best first.
     sentences: tuple[tuple[int, float, float, bool], ...]
     features: np.ndarray  # PASSAGE_FEATURES
     best_rare_overlap: float = 0.0  # the best sentence's rare_overlap
+    headings: tuple[int, ...] = ()  # indices of its sentences that are heading lines
 
     def feature(self, name: str) -> float:
         """One named passage feature."""
@@ -219,7 +225,7 @@ class Ranker:
         facts = self.facts.question(query)
         sx, counts = self.facts.sentence_matrix(query, facts, qvec, rows)
         s_scores = self.weights.sentence.score(sx)
-        muted = sx[:, SENTENCE_FEATURES.index("muted")] > 0
+        muted = _introduces(sx, query)
         best, best_sim = _best_per_passage(s_scores, sx[:, 0], counts, muted)
         dense = (build.vectors[rows] @ qvec).astype(np.float64)
         lex_scores = lex.scores[rows].astype(np.float64) / lex.max if lex.max > 0 else 0.0 * dense
@@ -243,6 +249,8 @@ class Ranker:
         s, _ = scored
         order = np.argsort(-s.passage_scores, kind="stable")[:limit]
         ends = np.cumsum(s.sentence_counts)
+        introduces = _introduces(s.sentence_features, query)
+        heading = s.sentence_features[:, SENTENCE_FEATURES.index("heading")] > 0
         out = []
         for i in order.tolist():
             a, b = int(ends[i] - s.sentence_counts[i]), int(ends[i])
@@ -253,10 +261,11 @@ class Ranker:
                     range(b - a),
                     s.sentence_scores[a:b].tolist(),
                     s.sentence_features[a:b, 0].tolist(),
-                    (s.sentence_features[a:b, SENTENCE_FEATURES.index("muted")] > 0).tolist(),
+                    introduces[a:b].tolist(),
                     strict=True,
                 ),
-                # A question, a lead-in or a header row introduces the answer: it comes last.
+                # A question, a lead-in, a header row or a heading introduces the answer: it
+                # comes last.
                 key=lambda t: (t[3], -t[1]),
             )
             out.append(
@@ -267,6 +276,7 @@ class Ranker:
                     tuple(sentences),
                     s.passage_features[i],
                     float(rare[sentences[0][0]]) if sentences else 0.0,
+                    tuple(np.flatnonzero(heading[a:b]).tolist()),
                 )
             )
         return out
@@ -347,8 +357,15 @@ def highlights(c: Candidate) -> tuple[Span, ...]:
     spans = c.passage.sentences
     best_i, _, best, _ = c.sentences[0]
     chosen = {best_i}
+    if best_i in c.headings:
+        return (spans[best_i],)  # a heading asked for: the heading line, nothing more
     for i, _, sim, muted in c.sentences[1:]:
-        if not muted and abs(i - best_i) == 1 and sim >= best * SECOND_SENTENCE_RATIO:
+        if (
+            not muted
+            and i not in c.headings
+            and abs(i - best_i) == 1
+            and sim >= best * SECOND_SENTENCE_RATIO
+        ):
             chosen.add(i)
             break
     text = c.passage.text
@@ -358,7 +375,7 @@ def highlights(c: Candidate) -> tuple[Span, ...]:
         return text[spans[i][0] - base : spans[i][1] - base]
 
     sims = {i: sim for i, _, sim, muted in c.sentences if not muted}
-    if best_i > 0 and continues_previous(sentence(best_i)):
+    if best_i > 0 and best_i - 1 not in c.headings and continues_previous(sentence(best_i)):
         chosen.add(best_i - 1)  # "His approach is firm": say whose
     nxt = best_i + 1
     if nxt < len(spans) and nxt in sims and len(chosen) == 1:
@@ -374,6 +391,16 @@ def highlights(c: Candidate) -> tuple[Span, ...]:
         else:
             merged.append((s, e))
     return tuple(merged)
+
+
+def _introduces(sx: np.ndarray, query: Query) -> np.ndarray:
+    """Which sentences (rows of SENTENCE_FEATURES) introduce an answer rather than give one:
+    a question, a lead-in or a table header, and a heading line unless the question asks about
+    headings. Such a sentence is never a passage's answer while another is there."""
+    muted = sx[:, SENTENCE_FEATURES.index("muted")] > 0
+    if query.wants_heading:
+        return muted
+    return muted | (sx[:, SENTENCE_FEATURES.index("heading")] > 0)
 
 
 def _best_per_passage(

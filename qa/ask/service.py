@@ -28,6 +28,7 @@ from qa.ask.answering import Answer, Citation, anchored_short_answer, compose, r
 from qa.ask.followup import Turn, check_history, resolve
 from qa.ask.query import Query, check_question
 from qa.ask.ranking import LexicalHits, Ranker, Weights
+from qa.chunking import CHUNKER_VERSION
 from qa.corpus import Document
 from qa.errors import IndexUnavailable
 from qa.faq import example_questions
@@ -149,6 +150,20 @@ def _nearest(raw: str, text: str, near: int) -> int | None:
     return best
 
 
+def _warn_if_chunked_otherwise(build: LoadedBuild) -> None:
+    """A build cut into passages by another chunker version still serves, but the weights were
+    learned on this version's passages: say so, and what fixes it."""
+    version = (build.manifest.get("chunking") or {}).get("version")
+    if version != CHUNKER_VERSION:
+        log.warning(
+            "build %s was chunked by chunker version %s, this code is version %s; answers may "
+            "be weaker until `qa index` rebuilds it",
+            build.build_id,
+            version,
+            CHUNKER_VERSION,
+        )
+
+
 class QAService:
     """Answers questions from the serving build of an index folder."""
 
@@ -226,6 +241,7 @@ class QAService:
                 opened = LoadedBuild.open(
                     self.settings.index_dir, build_id, self.settings.chroma_url
                 )
+                _warn_if_chunked_otherwise(opened)
                 try:
                     fresh = _Serving(
                         opened, Ranker(opened, self._weights), self._embedder_for(opened)

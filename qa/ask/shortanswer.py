@@ -51,8 +51,11 @@ _NUMBER = re.compile(
 _YEAR_ONLY = re.compile(rf"^{_YEAR}s?$")
 # A capitalised word; hyphen-joined ones ("Rubio-Lavrov", "Ukrainian-American") are one word.
 _CAP = r"(?:[A-Z][a-z'’]+(?:-[A-Za-z][a-z'’]*)*|[A-Z]{2,6}s?|(?:[A-Z]\.){2,4}|[A-Z]\.)"
-_NAME = re.compile(rf"\b{_CAP}(?:\s+(?:(?:of|the|de|al|bin|von|van)\s+)?{_CAP})*")
-_PLACE = re.compile(rf"\b(?:in|at|to|from|near)\s+(?:the\s+)?({_CAP}(?:\s+(?:of\s+)?{_CAP})*)")
+# A name's words stand on one line (a heading's last word is not the next line's first name).
+_NAME = re.compile(rf"\b{_CAP}(?:[ \t]+(?:(?:of|the|de|al|bin|von|van)[ \t]+)?{_CAP})*")
+_PLACE = re.compile(
+    rf"\b(?:in|at|to|from|near)[ \t]+(?:the[ \t]+)?({_CAP}(?:[ \t]+(?:of[ \t]+)?{_CAP})*)"
+)
 # Words that stand before a name without being part of it (general English titles).
 _TITLES = frozenset(
     """
@@ -100,6 +103,18 @@ _ASKS = [
     ),
     ("place", re.compile(r"^\s*(?:(?:in|to|from|with|at|of|on|by)\s+)?what\s+([a-z]{3,})\b", re.I)),
 ]
+_HEADING_NOUNS = frozenset(
+    "section sections heading headings subheading subheadings headline headlines subtitle".split()
+)
+_MAX_HEADING_WORDS = 16
+
+
+def _reads_as_heading(text: str) -> bool:
+    """One short line that does not end as a sentence does: how a heading reads."""
+    t = text.strip()
+    return bool(t) and "\n" not in t and len(t.split()) <= _MAX_HEADING_WORDS and t[-1] not in ".!?"
+
+
 _COUNTS = frozenset("two three four five six seven eight nine ten".split())
 _NOT_NOUNS = frozenset(
     "is are was were do does did has have had can could will would should may might must "
@@ -185,12 +200,21 @@ def _clean_name(raw: str, a: int, b: int, question_words: set[str]) -> Span | No
         nationality = re.search(r"(?:ian|an|ese|ish|ch|i)$", w) and (
             len(toks) > 1 and toks[1][2].lower() in _TITLES
         )
-        if w in _OPENING or w in _TITLES or w in ("of", "and", "the") or nationality:
+        if w in _OPENING or _is_title(w) or w in ("of", "and", "the") or nationality:
             toks = toks[1:]
         else:
             break
+    # "the Rubio-Lavrov talks" asked "Who did Rubio meet?": the parts the question names go.
+    if toks and "-" in toks[0][2]:
+        s0, e0, w0 = toks[0]
+        parts = w0.split("-")
+        k = 0
+        while k < len(parts) - 1 and parts[k].lower() in question_words:
+            k += 1
+        cut = sum(len(x) + 1 for x in parts[:k])
+        toks[0] = (s0 + cut, e0, w0[cut:])
     # "Trade Secretary Ben Okonkwo": whatever precedes the last title word is the title too.
-    last_title = max((i for i, t in enumerate(toks[:-1]) if t[2].lower() in _TITLES), default=-1)
+    last_title = max((i for i, t in enumerate(toks[:-1]) if _is_title(t[2].lower())), default=-1)
     toks = toks[last_title + 1 :]
     while toks and toks[-1][2].lower() in ("of", "and", "the", "de", "al", "bin", "von", "van"):
         toks = toks[:-1]
@@ -206,6 +230,11 @@ def _clean_name(raw: str, a: int, b: int, question_words: set[str]) -> Span | No
     if text.lower() in _OPENING or text.lower() in _TITLES:
         return None
     return s, e
+
+
+def _is_title(word: str) -> bool:
+    """A title word, or one joined of titles ("secretary-general")."""
+    return word in _TITLES or ("-" in word and all(p in _TITLES for p in word.split("-")))
 
 
 def _names(raw: str, a: int, b: int, question_words: set[str]) -> list[Span]:
@@ -309,6 +338,10 @@ def find_short(
             cell = _cell_under(raw, a, b, header, noun) if header else None
             if cell is not None:
                 return cell
+    if noun in _HEADING_NOUNS:
+        # "Which section covers ...?": the answer is a heading line, the whole of it.
+        lines = [(a, b) for a, b in spans if _reads_as_heading(raw[a:b])]
+        return lines[0] if len(lines) == 1 else None
     # X itself may be part of the name ("Which organization" -> "... Treaty Organization").
     qwords = _question_words(question) - {noun, noun + "s"}
     qlow = question.lower()
