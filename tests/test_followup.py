@@ -195,3 +195,17 @@ def test_a_follow_up_favours_the_article_the_last_answer_came_from(service) -> N
         if c.passage.doc_id == favoured and c.row in before
     ]
     assert all(m >= 0 for m in moves_favoured) and any(m > 0 for m in moves_favoured), moves
+
+
+def test_him_after_who_is_the_answer_s_person_past_an_abbreviated_title() -> None:
+    history = check_history(
+        [
+            {
+                "question": "who is the special envoy for ukraine",
+                "answer": "Discussions led by Secretary of State Marco Rubio and retired Lt. Gen. "
+                "Keith Kellogg, Special Envoy for Ukraine and Russia, highlight an "
+                "administration keen on mediating. [1]",
+            }
+        ]
+    )
+    assert "Keith Kellogg" in resolve("And who leads the talks with him?", history).text

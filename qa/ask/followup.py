@@ -35,7 +35,7 @@ from typing import Any
 
 from qa.ask.wording import ACRONYM, QUESTION_WORDS, STOP, TITLE_CASE, key_words, names, tokens
 from qa.errors import QuestionError
-from qa.text import one_line
+from qa.text import one_line, sentence_spans
 
 # The contract's limits on a conversation (the API schema reads them from here).
 MAX_TURNS = 10
@@ -307,10 +307,11 @@ _MARKERS = re.compile(r"\s*\[\d+\]")
 
 
 def _answer_sentence(answer: str) -> str:
-    """The answer's first sentence, without its [n] markers."""
+    """The answer's first sentence, without its [n] markers (cut by the corpus's own sentence
+    splitter, which knows that "Lt. Gen. Keith Kellogg" is one sentence)."""
     text = _MARKERS.sub("", answer).strip()
-    m = re.search(r"(?<=[.!?])\s+(?=[A-Z])", text)
-    return text[: m.start()] if m else text
+    spans = sentence_spans(text)
+    return text[spans[0][0] : spans[0][1]] if spans else text
 
 
 def _replace_word(text: str, words: Iterable[str], by: str) -> str:
