@@ -108,3 +108,15 @@ def test_an_opener_does_not_hide_what_the_question_asks_for() -> None:
     assert answer_type("So when did he resign?") == answer_type("When did he resign?")
     assert answer_type("And, where was it held?") == answer_type("Where was it held?")
     assert answer_type("Andrew said what?") is None  # a name that starts like an opener
+
+
+def test_a_place_named_by_what_it_is_answers_where() -> None:
+    from qa.ask.query import answer_tokens, answer_type, is_new_answer, question_stems
+
+    where = answer_type("Where is the lantern festival held?")
+    assert where is not None
+    text = "It is held every spring in the harbour town of Quillmouth."
+    found = answer_tokens(where, text, 0, len(text))
+    assert is_new_answer(found, question_stems("Where is the lantern festival held?"))
+    # Not any capitalised word after "in": "in recent talks with Lavrov" names no place.
+    assert not where.search("in recent talks with Lavrov")

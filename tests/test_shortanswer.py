@@ -84,3 +84,17 @@ def test_hyphen_joined_names_are_never_cut_at_the_hyphen() -> None:
     raw2 = "Senator Jane Doe-Smith spoke."
     span2 = find_short("Who spoke?", raw2, [(0, len(raw2))])
     assert span2 is not None and raw2[span2[0] : span2[1]] == "Jane Doe-Smith"
+
+
+def test_a_table_answer_comes_from_the_row_the_question_describes() -> None:
+    raw = (
+        "Country | Role | Contribution\n"
+        "Germany | Diplomacy | Negotiation Support\n"
+        "Poland | Aid | Refugee Support"
+    )
+    rows = [(raw.index("Germany"), raw.index("Poland") - 1), (raw.index("Poland"), len(raw))]
+    header = ("Country", "Role", "Contribution")
+    headers = {a: header for a, _ in rows}
+    q = "Which country gives refugee support in the table?"
+    span = find_short(q, raw, rows, headers)
+    assert span is not None and raw[span[0] : span[1]] == "Poland"

@@ -63,7 +63,12 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 # "in Malaysia", "at Helsinki": a capitalised place after a preposition (case-sensitive).
-_PLACE = re.compile(r"\b(?:in|at|to|from|near)\s+(?:the\s+)?[A-Z][a-z]{2,}")
+# ... or named by what it is: "in the harbour town of Quillmouth", "in the city of Kyiv".
+PLACE_KIND = (
+    r"(?:[a-z]+\s+)?(?:city|town|village|capital|region|province|port|state|district|country)"
+    r"\s+of\s+"
+)
+_PLACE = re.compile(rf"\b(?:in|at|to|from|near)\s+(?:the\s+)?(?:{PLACE_KIND})?[A-Z][a-z]{{2,}}")
 # "What year of the war" asks for an ordinal ("its fourth year"), not a calendar year.
 _ASKS_DATE = re.compile(
     r"^\s*(?:when\b|since when\b|(?:in |since |on |by )?(?:what|which) (?:year|date|day)\b"

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.ask.query import asks_for_author, asks_for_month, content_terms
+from qa.ask.query import PLACE_KIND, asks_for_author, asks_for_month, content_terms
 from qa.ask.wording import key_words
 from qa.text import Span
 
@@ -54,7 +54,8 @@ _CAP = r"(?:[A-Z][a-z'’]+(?:-[A-Za-z][a-z'’]*)*|[A-Z]{2,6}s?|(?:[A-Z]\.){2,4
 # A name's words stand on one line (a heading's last word is not the next line's first name).
 _NAME = re.compile(rf"\b{_CAP}(?:[ \t]+(?:(?:of|the|de|al|bin|von|van)[ \t]+)?{_CAP})*")
 _PLACE = re.compile(
-    rf"\b(?:in|at|to|from|near)[ \t]+(?:the[ \t]+)?({_CAP}(?:[ \t]+(?:of[ \t]+)?{_CAP})*)"
+    rf"\b(?:in|at|to|from|near)[ \t]+(?:the[ \t]+)?(?:{PLACE_KIND})?"
+    rf"({_CAP}(?:[ \t]+(?:of[ \t]+)?{_CAP})*)"
 )
 # Words that stand before a name without being part of it (general English titles).
 _TITLES = frozenset(
@@ -333,11 +334,16 @@ def find_short(
         return None
     kind, noun = form
     if noun and headers:
+        # Table rows: the cell under the column X names, in the row that holds most of the
+        # question's own words ("... in the refugee support table": the Refugee Support row).
+        cells = []
         for a, b in spans:
             header = headers.get(a)
             cell = _cell_under(raw, a, b, header, noun) if header else None
             if cell is not None:
-                return cell
+                cells.append((-len(_anchors(raw, a, b, question)), a, cell))
+        if cells:
+            return min(cells)[2]
     if noun in _HEADING_NOUNS:
         # "Which section covers ...?": the answer is a heading line, the whole of it.
         lines = [(a, b) for a, b in spans if _reads_as_heading(raw[a:b])]
