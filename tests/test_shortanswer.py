@@ -98,3 +98,6 @@ def test_a_table_answer_comes_from_the_row_the_question_describes() -> None:
     q = "Which country gives refugee support in the table?"
     span = find_short(q, raw, rows, headers)
     assert span is not None and raw[span[0] : span[1]] == "Poland"
+    joined = [(rows[0][0], rows[1][1])]  # neighbouring rows highlighted as one span
+    span = find_short(q, raw, joined, headers)
+    assert span is not None and raw[span[0] : span[1]] == "Poland"

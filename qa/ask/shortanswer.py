@@ -44,7 +44,9 @@ _WORD_NUMBER = (
     r"millions|billions|several|a\s+few|half)"
 )
 _NUMBER = re.compile(
-    rf"(?:[$€£]\s?)?\b\d[\d,.]*(?:\s*(?:%|percent|per\s+cent))?(?:\s+{_SCALE})?(?:\s+{_UNIT})?"
+    # (not the "4)" that numbers a list item)
+    rf"(?:[$€£]\s?)?\b\d[\d,.]*(?![\d,.]*\))(?:\s*(?:%|percent|per\s+cent))?(?:\s+{_SCALE})?"
+    rf"(?:\s+{_UNIT})?"
     rf"|\b{_WORD_NUMBER}(?:\s+{_SCALE})?(?:\s+{_UNIT})?\b",
     re.IGNORECASE,
 )
@@ -338,10 +340,13 @@ def find_short(
         # question's own words ("... in the refugee support table": the Refugee Support row).
         cells = []
         for a, b in spans:
-            header = headers.get(a)
-            cell = _cell_under(raw, a, b, header, noun) if header else None
-            if cell is not None:
-                cells.append((-len(_anchors(raw, a, b, question)), a, cell))
+            # A highlight may join neighbouring rows: look at each row inside it.
+            for r in sorted(h for h in headers if a <= h < b):
+                e = raw.find("\n", r, b)
+                e = b if e < 0 else e
+                cell = _cell_under(raw, r, e, headers[r], noun)
+                if cell is not None:
+                    cells.append((-len(_anchors(raw, r, e, question)), r, cell))
         if cells:
             return min(cells)[2]
     if noun in _HEADING_NOUNS:
