@@ -58,6 +58,7 @@ PASSAGE_FEATURES = (
 )
 
 _NUMBER = re.compile(r"\b\d[\d,.]*\b")
+QUESTION_MEMO = 4096  # questions whose facts are remembered
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b[A-Z][\w'’-]+|\b[A-Z]{2,}\b")
 
 
@@ -137,19 +138,30 @@ class CorpusFacts:
             if d.byline:
                 self.byline_docs.setdefault(d.byline.split()[-1], set()).add(doc_id)
         self._match_memo: dict[tuple[str, int, int], tuple[tuple[str, ...], ...]] = {}
+        self._question_memo: dict[tuple[str, str], QuestionFacts] = {}
 
     def rarity(self, term: str) -> float:
         """Inverse document frequency of a stemmed term (words the corpus never uses: rarest)."""
         return self.idf.get(term, self.idf_unknown)
 
     def question(self, query: Query) -> QuestionFacts:
-        """The question-level facts the features share."""
-        names = frozenset(t for m in _NAME.finditer(query.text) for t in content_terms(m.group(0)))
-        return QuestionFacts(
-            sum(self.rarity(t) for t in query.terms),
-            names,
-            frozenset(_NUMBER.findall(query.text)),
-        )
+        """The question-level facts the features share (worked out once per question: the
+        ranking and the answerability decision both ask)."""
+        key = (query.text, query.search)
+        found = self._question_memo.get(key)
+        if found is None:
+            names = frozenset(
+                t for m in _NAME.finditer(query.text) for t in content_terms(m.group(0))
+            )
+            found = QuestionFacts(
+                sum(self.rarity(t) for t in query.terms),
+                names,
+                frozenset(_NUMBER.findall(query.text)),
+            )
+            if len(self._question_memo) >= QUESTION_MEMO:
+                self._question_memo.clear()  # bounded; a race only works one out twice
+            self._question_memo[key] = found
+        return found
 
     def named_documents(self, question: str) -> set[str]:
         """Documents whose author the question names ("according to Eleanor Vance")."""
