@@ -120,3 +120,9 @@ def test_a_place_named_by_what_it_is_answers_where() -> None:
     assert is_new_answer(found, question_stems("Where is the lantern festival held?"))
     # Not any capitalised word after "in": "in recent talks with Lavrov" names no place.
     assert not where.search("in recent talks with Lavrov")
+
+
+def test_a_heading_is_asked_for_in_the_question_s_own_words_only() -> None:
+    assert parse_query("Which section covers the shooting?").wants_heading
+    # A follow-up carries the last question's words in parentheses; they ask for nothing.
+    assert not parse_query("How old is he? (section, ceasefire, article)").wants_heading

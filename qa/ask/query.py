@@ -206,6 +206,7 @@ _SOURCE_CLAUSE = re.compile(
     r"\b(?:\s+(?:on|about|of|by|that|which|whose)\b[^?,;]*)?"
     r"|,?\s*\baccording to (?:[A-Z][\w'’-]+\s?){1,3}",
 )
+_CARRIED = re.compile(r"\s*\([^()]*\)\s*$")
 _TABLE_WORDS = re.compile(r"\b(?:table|list|glossary)\b", re.IGNORECASE)
 # "Which section covers ...?", "the heading of ...": the answer is a heading line itself.
 _HEADING_WORDS = re.compile(
@@ -260,5 +261,7 @@ def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
         # "Who is the author of ..." asks for the byline, not for a passage naming "author".
         focus=set() if asks_for_author(question) else question_focus(question),
         wants_table=wants_table,
-        wants_heading=bool(_HEADING_WORDS.search(question)),
+        # Read in the question's own words: a follow-up's carried focus (its trailing
+        # parenthesis) may hold "section" from the last question without asking for one.
+        wants_heading=bool(_HEADING_WORDS.search(_CARRIED.sub("", question))),
     )
