@@ -97,6 +97,11 @@ class Document:
         return self.text(headings[0]) if headings else self.id
 
     @cached_property
+    def heading_starts(self) -> frozenset[int]:
+        """Start offsets of the heading lines."""
+        return frozenset(b.start for b in self.blocks if b.kind == HEADING)
+
+    @cached_property
     def row_headers(self) -> dict[int, tuple[str, ...]]:
         """Start offset of each table row -> the header cells of its table."""
         return {b.start: b.header for b in self.blocks if b.kind == TABLE_ROW}

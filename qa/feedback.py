@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from qa.corpus import HEADING, parse_document
+from qa.corpus import parse_document
 from qa.errors import FeedbackError, FeedbackUnavailable, IndexUnavailable, UnknownDocument
 from qa.index import builds
 from qa.index.loaded import LoadedBuild
@@ -351,7 +351,7 @@ def export_questions(
 @lru_cache(maxsize=64)
 def heading_starts(doc_id: str, raw: str) -> frozenset[int]:
     """Where the heading lines of an article's text start (as the parser reads them)."""
-    return frozenset(b.start for b in parse_document(doc_id, raw).blocks if b.kind == HEADING)
+    return parse_document(doc_id, raw).heading_starts
 
 
 def current_documents(index_dir: Path) -> dict[str, str]:

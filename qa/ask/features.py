@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from qa.ask.query import Query, answer_tokens, content_terms, corpus_acronyms, is_new_answer
-from qa.corpus import HEADING
 from qa.index.loaded import LoadedBuild
 
 # Each sentence of a candidate passage, described by:
@@ -83,12 +82,9 @@ class CorpusFacts:
         byline: list[bool] = []
         first: list[bool] = []
         heading: list[bool] = []
-        heads_of = {
-            d.id: {bl.start for bl in d.blocks if bl.kind == HEADING} for d in documents.values()
-        }
         for p in passages:
             doc = documents[p.doc_id]
-            heads = heads_of[p.doc_id]
+            heads = doc.heading_starts
             for i, (a, b) in enumerate(p.sentences):
                 heading.append(a in heads)
                 text = doc.raw[a:b]

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qa.ask.query import strip_carried
 from qa.ask.wording import ACRONYM, QUESTION_WORDS, STOP, TITLE_CASE, key_words, names, tokens
 from qa.errors import QuestionError
 from qa.text import one_line, sentence_spans
@@ -258,13 +259,8 @@ class _Focus:
     answer: str | None = None  # what a factoid answer found ("Malaysia" for "Where ...?")
 
 
-def _strip_carried(text: str) -> str:
-    """A resolved question without the focus it carried in parentheses."""
-    return re.sub(r"\s*\([^()]*\)\s*$", "", text).strip()
-
-
 def _focus(resolved: str, turn: Turn) -> _Focus:
-    own = _strip_carried(resolved)
+    own = strip_carried(resolved)
     found = names(resolved)
     person = None
     answer_said = None

@@ -208,6 +208,14 @@ _SOURCE_CLAUSE = re.compile(
     r"|,?\s*\baccording to (?:[A-Z][\w'’-]+\s?){1,3}",
 )
 _CARRIED = re.compile(r"\s*\([^()]*\)\s*$")
+
+
+def strip_carried(text: str) -> str:
+    """A resolved follow-up without the focus it carried from the conversation (its trailing
+    parenthesis): the question's own words."""
+    return _CARRIED.sub("", text).strip()
+
+
 _TABLE_WORDS = re.compile(r"\b(?:table|list|glossary)\b", re.IGNORECASE)
 # "Which section covers ...?", "the heading of ...": the answer is a heading line itself.
 _HEADING_WORDS = re.compile(
@@ -264,5 +272,5 @@ def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
         wants_table=wants_table,
         # Read in the question's own words: a follow-up's carried focus (its trailing
         # parenthesis) may hold "section" from the last question without asking for one.
-        wants_heading=bool(_HEADING_WORDS.search(_CARRIED.sub("", question))),
+        wants_heading=bool(_HEADING_WORDS.search(strip_carried(question))),
     )
