@@ -101,3 +101,24 @@ def test_a_table_answer_comes_from_the_row_the_question_describes() -> None:
     joined = [(rows[0][0], rows[1][1])]  # neighbouring rows highlighted as one span
     span = find_short(q, raw, joined, headers)
     assert span is not None and raw[span[0] : span[1]] == "Poland"
+
+
+def test_who_is_a_named_person_is_answered_with_their_role() -> None:
+    def short(q: str, raw: str) -> str | None:
+        span = find_short(q, raw, [(0, len(raw))])
+        return raw[span[0] : span[1]] if span else None
+
+    # The description set off after the name, without its article.
+    raw = "Sergey Lavrov, as Russia's Foreign Minister, is a seasoned diplomat."
+    assert short("Who is Sergey Lavrov?", raw) == "Russia's Foreign Minister"
+    raw = "Marco Rubio, the Secretary of State, leads the talks."
+    assert short("who is marco rubio", raw) == "Secretary of State"
+    # Or the title words before it, past the first name.
+    raw = "Rubio met with Russian Foreign Minister Sergey Lavrov in Malaysia."
+    assert short("Who's Lavrov?", raw) == "Russian Foreign Minister"
+    # A clause after the name without a title is no role, and no other name is a guess.
+    raw = "Trump, who won the election, met Dan Hoffman."
+    assert short("Who is Trump?", raw) is None
+    # "Who is the envoy?" asks for a name, as before.
+    raw = "Retired Lt. Gen. Keith Kellogg is the envoy."
+    assert short("who is the special envoy", raw) == "Keith Kellogg"

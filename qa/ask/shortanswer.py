@@ -192,10 +192,15 @@ def _question_words(question: str) -> set[str]:
     return out
 
 
+def _tokens(raw: str, a: int, b: int) -> list[tuple[int, int, str]]:
+    """The whitespace-separated words of raw[a:b], with their offsets in raw."""
+    return [(m.start() + a, m.end() + a, m.group(0)) for m in re.finditer(r"\S+", raw[a:b])]
+
+
 def _clean_name(raw: str, a: int, b: int, question_words: set[str]) -> Span | None:
     """The name inside raw[a:b] without leading titles and openers; None when nothing is left
     or the question already holds it."""
-    toks = [(m.start() + a, m.end() + a, m.group(0)) for m in re.finditer(r"\S+", raw[a:b])]
+    toks = _tokens(raw, a, b)
     while toks:
         w = toks[0][2].lower()
         # "Russian Foreign Minister", "Ukrainian-American Senator"; not "Dan Hoffman" (a first
@@ -323,6 +328,77 @@ def _lists(raw: str, spans: Sequence[Span]) -> list[Span]:
 _JOIN = re.compile(r"\s*(?:,|,?\s+(?:and|or))\s+(?:the\s+)?")
 
 
+# "Who is Sergey Lavrov?": the question names the person and asks what they are.
+_WHO_IS = re.compile(
+    r"^\s*(?:(?:and|but|so)\s+)?who(?:'s|’s|\s+is|\s+was)\s+([\w'’.-]+(?:\s+[\w'’.-]+){0,3})"
+    r"\s*\??\s*$",
+    re.IGNORECASE,
+)
+# A description set off after the name: ", as Russia's Foreign Minister," / " (the envoy)".
+_APPOSITION = re.compile(r"\s*[,(]\s*(?:as\s+|who\s+is\s+|now\s+)?([^,.;:()\n]{3,60}?)\s*[,.;)]")
+
+
+def asks_who_someone_is(question: str) -> str | None:
+    """The name in "Who is X?" when X reads as a name (no article, no title, no question
+    word: "who is the envoy" and "who is president" ask for a name, not a role), or None."""
+    m = _WHO_IS.match(question)
+    if not m:
+        return None
+    words = m.group(1).split()
+    for w in words:
+        low = w.lower().strip(".'’")
+        if low in _OPENING or _is_title(low) or low in _NOT_NOUNS or low in ("of", "and"):
+            return None
+    return m.group(1).strip(".?")
+
+
+def _role(raw: str, spans: Sequence[Span], name: str) -> Span | None:
+    """What the sentences say `name` is: the description set off after the name (preferred),
+    or the title words before it ("Russian Foreign Minister Sergey Lavrov"); it must hold a
+    title word, so that any other clause after a name is never taken for a role."""
+    words = [re.escape(w) for w in name.split()]
+    pattern = re.compile(r"\b" + r"\s+".join(words) + r"\b", re.IGNORECASE)
+    before: Span | None = None
+    for a, b in spans:
+        for m in pattern.finditer(raw, a, b):
+            if not raw[m.start()].isupper():
+                continue  # "who is lavrov" still names a capitalised Lavrov in the text
+            after = _APPOSITION.match(raw, m.end(), b)
+            if after and _holds_title(after.group(1)):
+                s, e = after.span(1)
+                lead = re.match(r"(?:the|a|an)\s+", raw[s:e], re.IGNORECASE)
+                return (s + (lead.end() if lead else 0), e)
+            if before is None:
+                before = _title_before(raw, a, m.start())
+    return before
+
+
+def _holds_title(text: str) -> bool:
+    return any(_is_title(w.lower().strip(".,'’")) for w in text.split())
+
+
+def _title_before(raw: str, a: int, name_start: int) -> Span | None:
+    """The run of capitalised and title words right before a name, past its first names
+    ("Secretary of State Marco Rubio", asked "who is Rubio" -> "Secretary of State")."""
+    toks = _tokens(raw, a, name_start)
+    # First names of the person come off first: capitalised words that are not titles.
+    while toks and toks[-1][2][:1].isupper() and not _is_title(toks[-1][2].lower().strip(".")):
+        toks.pop()
+    run: list[tuple[int, int, str]] = []
+    while toks:
+        w = toks[-1][2]
+        low = w.lower().strip(".,'’")
+        if _is_title(low) or low == "of" or (w[:1].isupper() and low not in _OPENING):
+            run.insert(0, toks.pop())
+        else:
+            break
+    while run and run[0][2].lower() == "of":
+        run = run[1:]
+    if not run or not any(_is_title(t[2].lower().strip(".,'’")) for t in run):
+        return None
+    return run[0][0], run[-1][1]
+
+
 def find_short(
     question: str,
     raw: str,
@@ -335,6 +411,9 @@ def find_short(
     if form is None or not spans:
         return None
     kind, noun = form
+    someone = asks_who_someone_is(question) if kind == "who" else None
+    if someone is not None:
+        return _role(raw, spans, someone)
     if noun and headers:
         # Table rows: the cell under the column X names, in the row that holds most of the
         # question's own words ("... in the refugee support table": the Refugee Support row).
