@@ -90,6 +90,14 @@ def test_he_and_she_become_the_one_person_a_who_answer_names() -> None:
     assert r.text.startswith("What did Mara Feldt's deputy announce?")
 
 
+def test_he_after_who_is_x_is_x_not_the_role_the_answer_gives() -> None:
+    # The short answer of "Who is X?" is X's role: "he" still means X.
+    turn = Turn("Who is Mara Feldt?", "Mara Feldt, as Norland's Water Minister, spoke. [1]")
+    assert resolve("How old is he?", [turn]).text.startswith("How old is Mara Feldt?")
+    turn = Turn("who is feldt", "Water Minister Mara Feldt spoke. [1]")
+    assert resolve("What did he say?", [turn]).text.startswith("What did feldt say?")
+
+
 def test_the_latter_and_the_former_become_the_names_of_the_last_question() -> None:
     assert resolve("What did the latter say?", [MEETING]).text.startswith("What did Okonkwo say?")
     assert resolve("What did the former say?", [MEETING]).text.startswith("What did Alvarez say?")

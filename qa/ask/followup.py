@@ -265,7 +265,13 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
     person = None
     answer_said = None
     single = [n for n in names(own) if not ACRONYM.match(n)]
-    if re.match(r"^\s*(?:and\s+)?who\b", own, re.IGNORECASE) and turn.answer:
+    from qa.ask.shortanswer import asks_who_someone_is
+
+    someone = asks_who_someone_is(own)
+    if someone is not None:
+        # "Who is Lavrov?" is about Lavrov, whatever the answer says he is.
+        person = single[0] if len(single) == 1 else someone
+    elif re.match(r"^\s*(?:and\s+)?who\b", own, re.IGNORECASE) and turn.answer:
         # "Who ...?" is about the person the answer names.
         from qa.ask.shortanswer import find_short, first_new_name
 
