@@ -103,11 +103,13 @@ def test_a_table_answer_comes_from_the_row_the_question_describes() -> None:
     assert span is not None and raw[span[0] : span[1]] == "Poland"
 
 
-def test_who_is_a_named_person_is_answered_with_their_role() -> None:
-    def short(q: str, raw: str) -> str | None:
-        span = find_short(q, raw, [(0, len(raw))])
-        return raw[span[0] : span[1]] if span else None
+def short(q: str, raw: str) -> str | None:
+    """The short answer of `q` when all of `raw` is highlighted."""
+    span = find_short(q, raw, [(0, len(raw))])
+    return raw[span[0] : span[1]] if span else None
 
+
+def test_who_is_a_named_person_is_answered_with_their_role() -> None:
     # The description set off after the name, without its article.
     raw = "Sergey Lavrov, as Russia's Foreign Minister, is a seasoned diplomat."
     assert short("Who is Sergey Lavrov?", raw) == "Russia's Foreign Minister"
@@ -122,3 +124,9 @@ def test_who_is_a_named_person_is_answered_with_their_role() -> None:
     # "Who is the envoy?" asks for a name, as before.
     raw = "Retired Lt. Gen. Keith Kellogg is the envoy."
     assert short("who is the special envoy", raw) == "Keith Kellogg"
+
+
+def test_who_is_with_a_lowercase_predicate_still_asks_for_a_name() -> None:
+    assert short("who was killed", "Dan Hoffman was killed in the attack.") == "Dan Hoffman"
+    # A title before the name never reaches back past the sentence before it.
+    assert short("Who is Lavrov?", "He met the Trade Minister. Lavrov said no.") is None

@@ -265,10 +265,11 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
     person = None
     answer_said = None
     single = [n for n in names(own) if not ACRONYM.match(n)]
-    from qa.ask.shortanswer import asks_who_someone_is
+    from qa.ask.shortanswer import asks_who_someone_is, named_in
 
     someone = asks_who_someone_is(own)
-    if someone is not None:
+    said = turn.answer or ""
+    if someone is not None and (single or named_in(said, 0, len(said), someone)):
         # "Who is Lavrov?" is about Lavrov, whatever the answer says he is.
         person = single[0] if len(single) == 1 else someone
     elif re.match(r"^\s*(?:and\s+)?who\b", own, re.IGNORECASE) and turn.answer:

@@ -339,38 +339,44 @@ _APPOSITION = re.compile(r"\s*[,(]\s*(?:as\s+|who\s+is\s+|now\s+)?([^,.;:()\n]{3
 
 
 def asks_who_someone_is(question: str) -> str | None:
-    """The name in "Who is X?" when X reads as a name (no article, no title, no question
-    word: "who is the envoy" and "who is president" ask for a name, not a role), or None."""
+    """The X of "Who is X?" when X may be a name (no article, no title, no question word:
+    "who is the envoy" and "who is president" ask for a name, not a role), or None. Typed in
+    lowercase ("who is lavrov", "who was killed") it is a name only if a text names it."""
     m = _WHO_IS.match(question)
     if not m:
         return None
-    words = m.group(1).split()
-    for w in words:
+    for w in m.group(1).split():
         low = w.lower().strip(".'’")
         if low in _OPENING or _is_title(low) or low in _NOT_NOUNS or low in ("of", "and"):
             return None
     return m.group(1).strip(".?")
 
 
+def named_in(raw: str, a: int, b: int, name: str) -> list[Span]:
+    """Where raw[a:b] names `name` with a capital ("lavrov" typed, "Lavrov" in the text)."""
+    words = [re.escape(w) for w in name.split()]
+    pattern = re.compile(r"\b" + r"\s+".join(words) + r"\b", re.IGNORECASE)
+    return [m.span() for m in pattern.finditer(raw, a, b) if raw[m.start()].isupper()]
+
+
 def _role(raw: str, spans: Sequence[Span], name: str) -> Span | None:
     """What the sentences say `name` is: the description set off after the name (preferred),
     or the title words before it ("Russian Foreign Minister Sergey Lavrov"); it must hold a
     title word, so that any other clause after a name is never taken for a role."""
-    words = [re.escape(w) for w in name.split()]
-    pattern = re.compile(r"\b" + r"\s+".join(words) + r"\b", re.IGNORECASE)
     before: Span | None = None
     for a, b in spans:
-        for m in pattern.finditer(raw, a, b):
-            if not raw[m.start()].isupper():
-                continue  # "who is lavrov" still names a capitalised Lavrov in the text
-            after = _APPOSITION.match(raw, m.end(), b)
+        for start, end in named_in(raw, a, b, name):
+            after = _APPOSITION.match(raw, end, b)
             if after and _holds_title(after.group(1)):
                 s, e = after.span(1)
                 lead = re.match(r"(?:the|a|an)\s+", raw[s:e], re.IGNORECASE)
                 return (s + (lead.end() if lead else 0), e)
             if before is None:
-                before = _title_before(raw, a, m.start())
+                before = _title_before(raw, a, start)
     return before
+
+
+_ABBREVIATION = re.compile(r"(?:[A-Z]\.)+|[A-Z][a-z]{0,3}\.")  # "U.S.", "Lt.", "Gen."
 
 
 def _holds_title(text: str) -> bool:
@@ -387,6 +393,9 @@ def _title_before(raw: str, a: int, name_start: int) -> Span | None:
     run: list[tuple[int, int, str]] = []
     while toks:
         w = toks[-1][2]
+        if w.endswith((".", "!", "?")) and not _ABBREVIATION.fullmatch(w):
+            break  # the end of the sentence before: its words are not the title
+
         low = w.lower().strip(".,'’")
         if _is_title(low) or low == "of" or (w[:1].isupper() and low not in _OPENING):
             run.insert(0, toks.pop())
@@ -412,8 +421,8 @@ def find_short(
         return None
     kind, noun = form
     someone = asks_who_someone_is(question) if kind == "who" else None
-    if someone is not None:
-        return _role(raw, spans, someone)
+    if someone is not None and any(named_in(raw, a, b, someone) for a, b in spans):
+        return _role(raw, spans, someone)  # no role said: no short answer, not another name
     if noun and headers:
         # Table rows: the cell under the column X names, in the row that holds most of the
         # question's own words ("... in the refugee support table": the Refugee Support row).
