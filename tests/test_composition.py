@@ -161,3 +161,23 @@ def test_a_short_answer_moves_with_its_citation_or_is_dropped() -> None:
     other = _cite(1, "d3", DOC3, "The bridge is 2 km long.")
     gone = anchored_short_answer(Answer("q", True, "x", (other,), short_answer=answer.short_answer))
     assert gone.short_answer is None
+
+
+def test_a_highlight_joining_table_rows_spells_out_each_row_with_its_header() -> None:
+    from qa.ask.answering import _as_read
+    from qa.corpus import parse_document
+
+    raw = (
+        "Aid\n\nSome text about aid.\n\n| Country | Contribution |\n|---|---|\n"
+        "| Norway | Fisheries |\n| Chile | Copper |\n"
+    )
+    doc = parse_document("d", raw)
+    a, b = raw.index("| Norway"), raw.index("Copper |") + len("Copper |")
+    assert _as_read(doc, a, b) == (
+        "Country: Norway; Contribution: Fisheries. Country: Chile; Contribution: Copper."
+    )
+    # One row and plain sentences read as before.
+    assert _as_read(doc, a, raw.index("Fisheries |") + 11) == (
+        "Country: Norway; Contribution: Fisheries."
+    )
+    assert _as_read(doc, raw.index("Some"), raw.index("aid.") + 4) == "Some text about aid."

@@ -243,10 +243,16 @@ def answer_text(citations: list[Citation], build: LoadedBuild) -> str:
 
 def _as_read(doc: Document, a: int, b: int) -> str:
     """A sentence as it reads in an answer: one line; a table row spelled out with its header."""
-    s = one_line(doc.raw[a:b])
-    if "|" in s:
-        return table_row_text(s, doc.row_headers.get(a, ())) + "."
-    return s
+    if "|" not in doc.raw[a:b]:
+        return one_line(doc.raw[a:b])
+    # A highlight may join neighbouring rows: each is spelled out with its own header.
+    out, at = [], a
+    for line in doc.raw[a:b].split("\n"):
+        s = one_line(line)
+        if s:
+            out.append(table_row_text(s, doc.row_headers.get(at, ())) + "." if "|" in s else s)
+        at += len(line) + 1
+    return " ".join(out)
 
 
 def renumber(answer: Answer, keep: list[Citation], build: LoadedBuild) -> Answer:
