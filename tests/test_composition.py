@@ -164,20 +164,25 @@ def test_a_short_answer_moves_with_its_citation_or_is_dropped() -> None:
 
 
 def test_a_highlight_joining_table_rows_spells_out_each_row_with_its_header() -> None:
-    from qa.ask.answering import _as_read
     from qa.corpus import parse_document
 
     raw = (
         "Aid\n\nSome text about aid.\n\n| Country | Contribution |\n|---|---|\n"
         "| Norway | Fisheries |\n| Chile | Copper |\n"
     )
-    doc = parse_document("d", raw)
+    build = SimpleNamespace(documents={"d": parse_document("d", raw)})
+
+    def read(a: int, b: int) -> str:
+        c = Citation(
+            n=1, doc_id="d", title="t", byline=None, section="s", start=0, end=len(raw),
+            text=raw, highlights=((a, b),), score=0.5, doc_sha256="x", close=True,
+        )  # fmt: skip
+        return answer_text([c], build)
+
     a, b = raw.index("| Norway"), raw.index("Copper |") + len("Copper |")
-    assert _as_read(doc, a, b) == (
-        "Country: Norway; Contribution: Fisheries. Country: Chile; Contribution: Copper."
+    assert read(a, b) == (
+        "Country: Norway; Contribution: Fisheries. Country: Chile; Contribution: Copper. [1]"
     )
     # One row and plain sentences read as before.
-    assert _as_read(doc, a, raw.index("Fisheries |") + 11) == (
-        "Country: Norway; Contribution: Fisheries."
-    )
-    assert _as_read(doc, raw.index("Some"), raw.index("aid.") + 4) == "Some text about aid."
+    assert read(a, raw.index("Fisheries |") + 11) == "Country: Norway; Contribution: Fisheries. [1]"
+    assert read(raw.index("Some"), raw.index("aid.") + 4) == "Some text about aid. [1]"

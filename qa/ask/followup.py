@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.ask.query import strip_carried
+from qa.ask.shortanswer import asks_who_someone_is, find_short, first_new_name, named_in
 from qa.ask.wording import ACRONYM, QUESTION_WORDS, STOP, TITLE_CASE, key_words, names, tokens
 from qa.errors import QuestionError
 from qa.text import one_line, sentence_spans
@@ -265,17 +266,13 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
     person = None
     answer_said = None
     single = [n for n in names(own) if not ACRONYM.match(n)]
-    from qa.ask.shortanswer import asks_who_someone_is, named_in
-
     someone = asks_who_someone_is(own)
-    said = turn.answer or ""
-    if someone is not None and (single or named_in(said, 0, len(said), someone)):
+    answer = turn.answer or ""
+    if someone is not None and (single or named_in(answer, 0, len(answer), someone)):
         # "Who is Lavrov?" is about Lavrov, whatever the answer says he is.
         person = single[0] if len(single) == 1 else someone
     elif re.match(r"^\s*(?:and\s+)?who\b", own, re.IGNORECASE) and turn.answer:
         # "Who ...?" is about the person the answer names.
-        from qa.ask.shortanswer import find_short, first_new_name
-
         said = _answer_sentence(turn.answer)
         # The answer's short answer when there is one ("Who wrote ...?": the byline's name).
         span = find_short(own, said, [(0, len(said))])
@@ -286,8 +283,6 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
         person = single[0]
     if turn.answer and not person:
         # "Where ...?" -> "Malaysia": what a factoid answer found is part of the focus.
-        from qa.ask.shortanswer import find_short
-
         sentence = _MARKERS.sub("", turn.answer).strip()
         span = find_short(own, sentence, [(0, len(sentence))])
         if span is not None:

@@ -359,21 +359,24 @@ def named_in(raw: str, a: int, b: int, name: str) -> list[Span]:
     return [m.span() for m in pattern.finditer(raw, a, b) if raw[m.start()].isupper()]
 
 
-def _role(raw: str, spans: Sequence[Span], name: str) -> Span | None:
-    """What the sentences say `name` is: the description set off after the name (preferred),
+def _role(raw: str, mentions: Sequence[tuple[int, int, int, int]]) -> Span | None:
+    """What the sentences say a person is, from the mentions (sentence start, sentence end,
+    name start, name end) of their name: the description set off after the name (preferred),
     or the title words before it ("Russian Foreign Minister Sergey Lavrov"); it must hold a
     title word, so that any other clause after a name is never taken for a role."""
     before: Span | None = None
-    for a, b in spans:
-        for start, end in named_in(raw, a, b, name):
-            after = _APPOSITION.match(raw, end, b)
-            if after and _holds_title(after.group(1)):
-                s, e = after.span(1)
-                lead = re.match(r"(?:the|a|an)\s+", raw[s:e], re.IGNORECASE)
-                return (s + (lead.end() if lead else 0), e)
-            if before is None:
-                before = _title_before(raw, a, start)
+    for a, b, start, end in mentions:
+        after = _APPOSITION.match(raw, end, b)
+        if after and _holds_title(after.group(1)):
+            s, e = after.span(1)
+            lead = _ARTICLE.match(raw, s, e)
+            return (lead.end() if lead else s, e)
+        if before is None:
+            before = _title_before(raw, a, start)
     return before
+
+
+_ARTICLE = re.compile(r"(?:the|a|an)\s+", re.IGNORECASE)
 
 
 _ABBREVIATION = re.compile(r"(?:[A-Z]\.)+|[A-Z][a-z]{0,3}\.")  # "U.S.", "Lt.", "Gen."
@@ -403,7 +406,7 @@ def _title_before(raw: str, a: int, name_start: int) -> Span | None:
             break
     while run and run[0][2].lower() == "of":
         run = run[1:]
-    if not run or not any(_is_title(t[2].lower().strip(".,'’")) for t in run):
+    if not run or not _holds_title(" ".join(t[2] for t in run)):
         return None
     return run[0][0], run[-1][1]
 
@@ -421,8 +424,10 @@ def find_short(
         return None
     kind, noun = form
     someone = asks_who_someone_is(question) if kind == "who" else None
-    if someone is not None and any(named_in(raw, a, b, someone) for a, b in spans):
-        return _role(raw, spans, someone)  # no role said: no short answer, not another name
+    if someone is not None:
+        mentions = [(a, b, *at) for a, b in spans for at in named_in(raw, a, b, someone)]
+        if mentions:
+            return _role(raw, mentions)  # no role said: no short answer, not another name
     if noun and headers:
         # Table rows: the cell under the column X names, in the row that holds most of the
         # question's own words ("... in the refugee support table": the Refugee Support row).
