@@ -130,3 +130,9 @@ def test_who_is_with_a_lowercase_predicate_still_asks_for_a_name() -> None:
     assert short("who was killed", "Dan Hoffman was killed in the attack.") == "Dan Hoffman"
     # A title before the name never reaches back past the sentence before it.
     assert short("Who is Lavrov?", "He met the Trade Minister. Lavrov said no.") is None
+    assert short("Who is Lavrov?", "He met Trade Minister Ivanov. Lavrov said no.") is None
+    # A full stop after a place is no abbreviation, and a comma ends the title.
+    raw = "They flew to Iran. Foreign Minister Lavrov said no."
+    assert short("Who is Lavrov?", raw) == "Foreign Minister"
+    raw = "Russia's Foreign Minister, Sergey Lavrov, said no."
+    assert short("Who is Sergey Lavrov?", raw) == "Russia's Foreign Minister"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from qa.ask.query import PLACE_KIND, asks_for_author, asks_for_month, content_terms
 from qa.ask.wording import key_words
-from qa.text import Span
+from qa.text import Span, sentence_spans
 
 _MONTHS = (
     "January|February|March|April|May|June|July|August|September|October|November|December|"
@@ -372,18 +372,21 @@ def _role(raw: str, mentions: Sequence[tuple[int, int, int, int]]) -> Span | Non
             lead = _ARTICLE.match(raw, s, e)
             return (lead.end() if lead else s, e)
         if before is None:
-            before = _title_before(raw, a, start)
+            # Only the name's own sentence: a title in the one before belongs to someone else.
+            own = next((s for s, e in sentence_spans(raw, a, b) if s <= start < e), start)
+            before = _title_before(raw, own, start)
     return before
 
 
 _ARTICLE = re.compile(r"(?:the|a|an)\s+", re.IGNORECASE)
 
 
-_ABBREVIATION = re.compile(r"(?:[A-Z]\.)+|[A-Z][a-z]{0,3}\.")  # "U.S.", "Lt.", "Gen."
+def _title_word(word: str) -> bool:
+    return _is_title(word.lower().strip(".,;:'’"))
 
 
 def _holds_title(text: str) -> bool:
-    return any(_is_title(w.lower().strip(".,'’")) for w in text.split())
+    return any(_title_word(w) for w in text.split())
 
 
 def _title_before(raw: str, a: int, name_start: int) -> Span | None:
@@ -391,16 +394,13 @@ def _title_before(raw: str, a: int, name_start: int) -> Span | None:
     ("Secretary of State Marco Rubio", asked "who is Rubio" -> "Secretary of State")."""
     toks = _tokens(raw, a, name_start)
     # First names of the person come off first: capitalised words that are not titles.
-    while toks and toks[-1][2][:1].isupper() and not _is_title(toks[-1][2].lower().strip(".")):
+    while toks and toks[-1][2][:1].isupper() and not _title_word(toks[-1][2]):
         toks.pop()
     run: list[tuple[int, int, str]] = []
     while toks:
         w = toks[-1][2]
-        if w.endswith((".", "!", "?")) and not _ABBREVIATION.fullmatch(w):
-            break  # the end of the sentence before: its words are not the title
-
-        low = w.lower().strip(".,'’")
-        if _is_title(low) or low == "of" or (w[:1].isupper() and low not in _OPENING):
+        low = w.lower().strip(".,;:'’")
+        if _title_word(w) or low == "of" or (w[:1].isupper() and low not in _OPENING):
             run.insert(0, toks.pop())
         else:
             break
@@ -408,7 +408,10 @@ def _title_before(raw: str, a: int, name_start: int) -> Span | None:
         run = run[1:]
     if not run or not _holds_title(" ".join(t[2] for t in run)):
         return None
-    return run[0][0], run[-1][1]
+    end = run[-1][1]
+    while raw[end - 1] in ",;:":  # "Russia's Foreign Minister, Sergey Lavrov"
+        end -= 1
+    return run[0][0], end
 
 
 def find_short(
