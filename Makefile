@@ -12,9 +12,11 @@ $(STAMP): pyproject.toml requirements.lock
 	# Every runtime and test dependency at the exact version and hash in the lock (torch is
 	# its CPU build, so no CUDA package comes in); then the project itself, nothing more.
 	# After changing pyproject.toml, update the lock: see README.md, "Dependencies".
+	@echo "qa: installing the locked dependencies (about 1.5 minutes on a fresh machine, quietly)"
 	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	# Export the bundled model to ONNX once (needs torch); queries then run without torch.
+	@echo "qa: exporting the bundled model to ONNX and timing its variants (about 15 s)"
 	$(BIN)/python -m qa.encoders.choice
 	touch $(STAMP)
 

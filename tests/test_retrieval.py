@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES, ranges
 from qa.ask.query import Query, answer_tokens, content_terms, is_new_answer
-from qa.ask.ranking import Ranker, _best_per_passage
+from qa.ask.ranking import RERANK_DEPTH, Ranker, Rerank, Scored, _best_per_passage
 from qa.ask.service import QAService
 from qa.corpus import HEADING, Document
 from tests.paths import ROOT as PROJECT_ROOT
@@ -87,7 +87,10 @@ def test_scores_are_the_learned_models_over_the_features(service: QAService, que
     assert s.sentence_scores == pytest.approx(s.sentence_features @ w.sentence.coef)
     assert s.passage_scores == pytest.approx(s.passage_features @ w.passage.coef)
     ranked = ranker.retrieve(query, qvec, 20)
-    assert [c.score for c in ranked] == sorted((c.score for c in ranked), reverse=True)
+    # Best first by the passage model, past the top few the cross-encoder may have re-read.
+    assert [c.row for c in ranked] == s.rows[ranker.order(query, s)][:20].tolist()
+    rest = [c.score for c in ranked[RERANK_DEPTH:]]
+    assert rest == sorted(rest, reverse=True)
     # A candidate's best sentence is the sentence model's first choice.
     for c in ranked:
         if c.sentences:
@@ -333,3 +336,55 @@ def test_weights_of_other_code_are_refused_with_what_to_do() -> None:
 
     with pytest.raises(ValueError, match="qa train"):
         Weights.from_dict({"sentence": {}, "passage": {}, "answerable": {}, "threshold": 0.5})
+    # Weights of the code before the cross-encoder: no re-reading learned yet.
+    import json
+
+    from qa.ask.ranking import weights_path
+
+    old = json.loads(weights_path().read_text(encoding="utf-8"))
+    del old["rerank"]
+    with pytest.raises(ValueError, match=r"rerank.*qa train"):
+        Weights.from_dict(old)
+
+
+class _Reader:
+    """A stand-in cross-encoder: scores given by passage row, and the calls it got."""
+
+    def __init__(self, by_row: dict[int, float], build) -> None:  # type: ignore[no-untyped-def]
+        self.by_text = {build.passages[r].text: v for r, v in by_row.items()}
+        self.calls: list[int] = []
+
+    def scores(self, question: str, passages: list[str]) -> np.ndarray:
+        self.calls.append(len(passages))
+        return np.array([self.by_text.get(p, 0.0) for p in passages])
+
+
+def _scored(scores: list[float]) -> Scored:
+    n = len(scores)
+    empty = np.zeros((0, 1))
+    return Scored(
+        np.arange(n), empty, np.zeros(n, dtype=np.int64), np.zeros(0), empty, np.array(scores)
+    )
+
+
+def test_the_cross_encoder_re_reads_the_top_only_when_the_lead_is_under_the_margin(
+    service: QAService,
+) -> None:
+    build = service.index()
+    query = Query("q", "q", "q")
+    # Row 4 is the cross-encoder's clear favourite; row 7, past the re-read depth, never moves.
+    scores = [9.0, 8.5, 8.0, 7.5, 7.0, 6.0, 5.0, 9.5 - 10]
+    reader = _Reader({4: 10.0}, build)
+    ranker = Ranker(build, service.ranker().weights, reader=lambda: reader)
+    s = _scored(scores)
+    # A lead of 0.5 over the second passage is not under a margin of 0.5: no re-reading.
+    assert ranker.order(query, s, Rerank(3.0, 0.5)).tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    assert reader.calls == []
+    order = ranker.order(query, s, Rerank(3.0, 1.0)).tolist()
+    assert reader.calls == [RERANK_DEPTH]
+    assert order[0] == 4 and sorted(order[:RERANK_DEPTH]) == [0, 1, 2, 3, 4]
+    assert order[RERANK_DEPTH:] == [5, 6, 7]
+    # Without weight on its reading, the passage model's order stands.
+    assert ranker.order(query, s, Rerank(0.0, 1.0)).tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+    # Never re-read: the blank weights.
+    assert ranker.order(query, s, Rerank()).tolist() == [0, 1, 2, 3, 4, 5, 6, 7]

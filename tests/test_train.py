@@ -7,7 +7,7 @@ import json
 from qa.ask.features import PASSAGE_FEATURES, SENTENCE_FEATURES
 from qa.ask.ranking import ANSWER_FEATURES, Weights, shipped_weights, weights_path
 from qa.ask.service import QAService
-from qa.eval.train import train
+from qa.eval.train import MAX_REREAD_SHARE, REREAD_MARGINS, train
 from tests.paths import QUESTIONS
 
 
@@ -26,6 +26,10 @@ def test_training_is_deterministic_and_loads(service: QAService) -> None:
     # A question whose words the corpus never uses is less likely to be answered by it.
     answerable = dict(zip(w.answerable.features, w.answerable.coef, strict=True))
     assert answerable["unknown"] < 0
+    # Re-reading is chosen on dev among the margins tried, and never makes dev worse.
+    r = first["rerank"]
+    assert r["margin"] in (0.0, *REREAD_MARGINS) and r["after"] >= r["before"]
+    assert r["share"] <= MAX_REREAD_SHARE and w.rerank.margin == r["margin"]
 
 
 def test_training_starts_from_no_weights() -> None:

@@ -7,19 +7,24 @@ ANSWER_FEATURES, by the answerability model (the probability that the articles a
 question at all, on which "not in the articles" is decided) and the top model (the probability
 that the top passage is the one that answers, when they do): their product is the probability
 that the cited passage answers. Every model is a logistic regression whose weights are learned
-on the `dev` question sets by `qa train` and committed in `weights.json` beside this module;
-nothing here is tuned by hand except the highlight's neighbour rules and the candidate pool's
-size.
+on the `dev` question sets by `qa train` and committed in `weights.json` beside this module.
+
+When the passage model leaves its first two passages close (the lead under a learned margin),
+the cross-encoder (qa.encoders.cross) reads the top RERANK_DEPTH with the question, and they are
+ordered by their standardised learned scores plus a learned weight times its standardised
+scores: a slower reading only where the fast one is unsure. Nothing here is tuned by hand
+except the highlight's neighbour rules, the candidate pool's size and the re-read depth.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,6 +33,7 @@ from qa.ask.query import Query
 from qa.ask.query import parse_query as read_question
 from qa.ask.spelling import Speller
 from qa.chunking import Passage
+from qa.encoders.cross import shared_cross_encoder
 from qa.index.loaded import LoadedBuild
 from qa.text import Span, continues_previous
 
@@ -58,6 +64,15 @@ CONTINUATION_RATIO = 0.75  # a next sentence that continues the best one joins a
 
 WEIGHTS_FILE = "weights.json"
 
+# How many of the top passages the cross-encoder re-reads when the passage model is unsure.
+RERANK_DEPTH = 5
+
+
+class PassageReader(Protocol):
+    """What re-reads passages: the cross-encoder, or a stand-in in unit tests."""
+
+    def scores(self, question: str, passages: Sequence[str]) -> np.ndarray: ...
+
 
 @dataclass(frozen=True)
 class LinearModel:
@@ -86,8 +101,22 @@ class LinearModel:
 
 
 @dataclass(frozen=True)
+class Rerank:
+    """When the cross-encoder re-reads and how much it counts (learned by `qa train`): when the
+    first passage leads the second by less than `margin` (in learned score), the top
+    RERANK_DEPTH are ordered by z(learned score) + weight * z(cross-encoder score)."""
+
+    weight: float = 0.0
+    margin: float = 0.0  # 0: never re-read
+
+    def to_dict(self) -> dict[str, float]:
+        """The JSON form written to weights.json."""
+        return {"weight": self.weight, "margin": self.margin}
+
+
+@dataclass(frozen=True)
 class Weights:
-    """The four learned models and where they came from."""
+    """The four learned models, when to re-read, and where they came from."""
 
     sentence: LinearModel
     passage: LinearModel
@@ -95,12 +124,13 @@ class Weights:
     top: LinearModel  # P(the top passage answers it | the articles answer it)
     threshold: float  # the answerable probability calibrated as the default QA_MIN_SCORE
     source: str  # what they were trained on (shown by `qa eval`)
+    rerank: Rerank = Rerank()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Weights:
         """Weights from their JSON form (what `qa train` writes); ValueError when a model is
         missing (a file written for other code: run `qa train`)."""
-        missing = [k for k in ("sentence", "passage", "answerable", "top") if k not in d]
+        missing = [k for k in ("sentence", "passage", "answerable", "top", "rerank") if k not in d]
         if missing:
             raise ValueError(f"weights without the {', '.join(missing)} model; run `qa train`")
         return cls(
@@ -110,6 +140,7 @@ class Weights:
             LinearModel.from_dict(d["top"], ANSWER_FEATURES),
             float(d["threshold"]),
             str(d.get("source", "")),
+            Rerank(float(d["rerank"]["weight"]), float(d["rerank"]["margin"])),
         )
 
     @classmethod
@@ -184,11 +215,18 @@ class Scored:
 class Ranker:
     """The ranking policy applied to one loaded build."""
 
-    def __init__(self, build: LoadedBuild, weights: Weights | None = None) -> None:
+    def __init__(
+        self,
+        build: LoadedBuild,
+        weights: Weights | None = None,
+        reader: Callable[[], PassageReader] | None = None,
+    ) -> None:
         self.build = build
         self.facts = CorpusFacts(build)
         self.speller = Speller(d.raw for d in build.documents.values())
         self.weights = weights or shipped_weights()
+        # The cross-encoder, loaded on the first question that needs it.
+        self._reader = reader or shared_cross_encoder
 
     def parse_query(self, question: str) -> Query:
         """Read a question against this build: its misspellings corrected against the corpus's
@@ -247,7 +285,7 @@ class Ranker:
         if scored is None:
             return []
         s, _ = scored
-        order = np.argsort(-s.passage_scores, kind="stable")[:limit]
+        order = self.order(query, s)[:limit]
         ends = np.cumsum(s.sentence_counts)
         introduces = _introduces(s.sentence_features, query)
         heading = s.sentence_features[:, SENTENCE_FEATURES.index("heading")] > 0
@@ -280,6 +318,24 @@ class Ranker:
                 )
             )
         return out
+
+    def order(self, query: Query, s: Scored, rerank: Rerank | None = None) -> np.ndarray:
+        """The candidates of `s` best first: by the passage model, the top RERANK_DEPTH re-read
+        by the cross-encoder when the first leads by less than the margin (`rerank`: the
+        weights' unless given)."""
+        order = np.argsort(-s.passage_scores, kind="stable")
+        r = rerank if rerank is not None else self.weights.rerank
+        if len(order) < 2 or s.passage_scores[order[0]] - s.passage_scores[order[1]] >= r.margin:
+            return order
+        top = order[:RERANK_DEPTH]
+        read = self.reread(query, s.rows[top])
+        mixed = _standardised(s.passage_scores[top]) + r.weight * _standardised(read)
+        return np.concatenate([top[np.argsort(-mixed, kind="stable")], order[RERANK_DEPTH:]])
+
+    def reread(self, query: Query, rows: np.ndarray) -> np.ndarray:
+        """The cross-encoder's scores of the passages at `rows` for the question."""
+        texts = [self.build.passages[int(r)].text for r in rows]
+        return self._reader().scores(query.text, texts)
 
     def answer_features(self, query: Query, candidates: list[Candidate]) -> np.ndarray:
         """ANSWER_FEATURES of the top candidate (zeros when there is none)."""
@@ -391,6 +447,10 @@ def highlights(c: Candidate) -> tuple[Span, ...]:
         else:
             merged.append((s, e))
     return tuple(merged)
+
+
+def _standardised(x: np.ndarray) -> np.ndarray:
+    return (x - x.mean()) / (x.std() + 1e-9)
 
 
 def _introduces(sx: np.ndarray, query: Query) -> np.ndarray:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from qa.encoders.choice import host_encoder
 from qa.model import ENCODERS, Embedder
 
 # Query vectors kept by the process-wide embedder (1.5 KB each); `QA_QUERY_CACHE=0` turns the
@@ -142,6 +141,10 @@ def configured_encoder(env: dict[str, str] | None = None) -> str:
     """
     value = (os.environ if env is None else env).get("QA_ENCODER", "").strip()
     if not value:
+        # Imported here: `python -m qa.encoders.choice` (make's set-up) runs that module as
+        # __main__, and a copy imported with this package first makes runpy warn.
+        from qa.encoders.choice import host_encoder
+
         return host_encoder()
     if value not in ENCODERS:
         raise ValueError(f"QA_ENCODER={value!r} is not one of {', '.join(ENCODERS)}")
