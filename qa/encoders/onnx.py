@@ -342,14 +342,20 @@ def ensure_exported(
     return folder
 
 
-def open_session(path: Path, threads: int) -> Any:
-    """An onnxruntime CPU session on `threads` intra-op threads."""
+def open_session(path: Path, threads: int, *, spin: bool = True) -> Any:
+    """An onnxruntime CPU session on `threads` intra-op threads.
+
+    `spin=False` puts the intra-op threads to sleep as soon as a run ends, instead of
+    spinning for more work: right for a session that runs now and then beside others.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
