@@ -136,3 +136,51 @@ def test_who_is_with_a_lowercase_predicate_still_asks_for_a_name() -> None:
     assert short("Who is Lavrov?", raw) == "Foreign Minister"
     raw = "Russia's Foreign Minister, Sergey Lavrov, said no."
     assert short("Who is Sergey Lavrov?", raw) == "Russia's Foreign Minister"
+
+
+def _short(question: str, raw: str) -> str | None:
+    span = find_short(question, raw, [(0, len(raw))])
+    return None if span is None else raw[span[0] : span[1]]
+
+
+def test_a_lead_in_about_the_reader_is_not_a_question_for_a_date() -> None:
+    from qa.ask.shortanswer import factoid_kind
+
+    assert factoid_kind("When reading the report, who signed it?") == ("who", "")
+    assert factoid_kind("When going through the piece, I wondered what it meant") is None
+    assert factoid_kind("When did the talks start?") == ("when", "")
+
+
+def test_which_x_without_a_name_is_the_noun_phrase_x_heads() -> None:
+    raw = "Charges over its alleged role in the 2019 regional election were dropped."
+    assert _short("Which election was the party accused over?", raw) == "2019 regional election"
+    raw = "The inquiry of the former council's missing funds has closed, officials said."
+    assert (
+        _short("Which inquiry has closed?", raw) == "inquiry of the former council's missing funds"
+    )
+    # X alone says nothing the question does not: no short answer.
+    assert _short("Which election was it?", "The election was close.") is None
+
+
+def test_a_plural_which_x_takes_a_list_introduced_by_such_as() -> None:
+    raw = (
+        "Progress is judged by measures such as wage growth, rents, and school places, allies say."
+    )
+    assert _short("Which measures judge progress?", raw) == "wage growth, rents, and school places"
+    # Without "and" or "or" there is no list to take.
+    assert _short("Which measures judge progress?", "It rests on measures such as rents.") is None
+
+
+def test_which_outlet_is_the_name_given_as_the_source() -> None:
+    raw = "According to Reuters, the minister met Ortega in Quito on Friday."
+    assert _short("Which news agency reported the meeting?", raw) == "Reuters"
+
+
+def test_who_is_a_places_title_is_the_name_after_that_title_in_that_place() -> None:
+    raw = (
+        "Talks between Chilean President gabriel boric and Peruvian President Dina Boluarte ended."
+    )
+    assert _short("who is perus president", raw) == "Dina Boluarte"
+    assert _short("Who is Chile's president?", raw) == "gabriel boric"
+    # Another place's holder of the title is no answer to this place's.
+    assert _short("Who is Bolivia's president?", raw) is None

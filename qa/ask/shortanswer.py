@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qa.ask.query import PLACE_KIND, asks_for_author, asks_for_month, content_terms
-from qa.ask.wording import key_words
+from qa.ask.wording import MINOR, STOP, key_words
 from qa.text import Span, sentence_spans
 
 _MONTHS = (
@@ -144,6 +144,9 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
     q = question.strip()
     # A follow-up like "And when was that?" asks the same as "When was that?".
     q = re.sub(r"^\s*(?:and|but|so)\s+", "", q, flags=re.IGNORECASE)
+    lead = _LEAD_IN.match(q)
+    if lead:  # "When reading the article, I wondered who ...": the question is what follows
+        return factoid_kind(q[lead.end() :]) if lead.end() < len(q) else None
     if re.match(r"^\s*which\b", q, re.I) and re.search(r"\bor\b", q, re.I):
         return None  # "Which came first, A or B?": the answer is one of its own words
     for kind, pattern in _ASKS:
@@ -159,6 +162,10 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
             return None  # "what X" is rarely answered by a name
         return "which", noun
     return None
+
+
+# "When going through the article, ...": a clause about the reader, not a question for a date.
+_LEAD_IN = re.compile(r"^\s*(?:when|while|after)\s+[a-z]+ing\b[^,?]*(?:,\s*|$)", re.IGNORECASE)
 
 
 def _head_noun(word: str, rest: str) -> str:
@@ -414,6 +421,158 @@ def _title_before(raw: str, a: int, name_start: int) -> Span | None:
     return run[0][0], end
 
 
+# --- answers that are not names -----------------------------------------------------------------
+
+# Words that end a noun phrase: function words, question words and the common verbs.
+_PHRASE_END = (
+    STOP
+    | _OPENING
+    | frozenset(
+        "has have had is are was were will would can could should may might must that which who "
+        "whom whose remains remained became becomes".split()
+    )
+)
+_WORD_AT = re.compile(r"[\w'’.-]*[\w'’]")
+
+
+def _phrase_of(raw: str, a: int, b: int, x: int, question_words: set[str]) -> Span | None:
+    """The noun phrase inside raw[a:b] whose head is the word at offset x ("which election"
+    -> "2016 election"; "which investigation" -> "investigation of the ... collusion with
+    Russia"): up to three modifiers before it and an "of" phrase after it, to the clause's end.
+    None when it holds no word the question does not (the question's own phrase)."""
+    toks = [(m.start(), m.end()) for m in _WORD_AT.finditer(raw, a, b)]
+    at = next((i for i, (s, e) in enumerate(toks) if s <= x < e), None)
+    if at is None:
+        return None
+
+    def word(i: int) -> str:
+        return raw[toks[i][0] : toks[i][1]].lower()
+
+    def joined(i: int, j: int) -> bool:  # nothing but spaces between tokens i and j
+        return not raw[toks[i][1] : toks[j][0]].strip()
+
+    first = at
+    while first > 0 and at - first < 3 and joined(first - 1, first):
+        w = word(first - 1)
+        if w in _PHRASE_END or w in _TITLES:
+            break
+        first -= 1
+    last = at
+    if at + 1 < len(toks) and word(at + 1) == "of" and joined(at, at + 1):
+        j = at + 1
+        while j + 1 < len(toks) and j - at < 10 and joined(j, j + 1):
+            w = word(j + 1)
+            if w in _PHRASE_END and w not in MINOR and w not in ("with", "in", "on", "to"):
+                break
+            j += 1
+        if word(j) not in MINOR and word(j) not in ("with", "in", "on", "to"):
+            last = j
+    if first == last:
+        return None  # X alone ("the election") says nothing the question did not
+    span = toks[first][0], toks[last][1]
+    if all(w.lower() in question_words for w in _WORD_AT.findall(raw[span[0] : span[1]])):
+        return None
+    return span
+
+
+# Where a list is introduced: "indicators, such as A, B and C".
+_INTRODUCED = re.compile(r"\b(?:such\s+as|including|like|namely)\s+([^.;:()\n]+)", re.IGNORECASE)
+
+
+def _introduced_lists(raw: str, a: int, b: int) -> list[Span]:
+    """Lists of items joined by "and" or "or" that "such as", "including", "like" or "namely"
+    introduce."""
+    out = []
+    for m in _INTRODUCED.finditer(raw, a, b):
+        s, e = m.span(1)
+        last = re.search(r"\s(?:and|or)\s", raw[s:e])
+        if last is None:
+            continue
+        # The list ends with the item after its "and"/"or" (", allies can ..." is not in it).
+        comma = raw.find(",", s + last.end(), e)
+        e = comma if comma >= 0 else e
+        e = s + len(raw[s:e].rstrip(" ,"))
+        out.append((s, e))
+    return out
+
+
+# What a source is called; its name stands after "according to" or before "reported".
+_SOURCE_NOUNS = frozenset(
+    "news outlet outlets source sources newspaper newspapers broadcaster broadcasters agency "
+    "agencies media publication publications network networks channel paper papers".split()
+)
+_SOURCE_CUE = re.compile(
+    rf"\b[Aa]ccording[ \t]+to[ \t]+(?:the[ \t]+)?({_CAP}(?:[ \t]+{_CAP})*)"
+    rf"|\breported[ \t]+by[ \t]+(?:the[ \t]+)?({_CAP}(?:[ \t]+{_CAP})*)"
+    rf"|\b({_CAP}(?:[ \t]+{_CAP})*)[ \t]+(?:reported|reports|said|says)\b"
+)
+
+
+def _sources(raw: str, a: int, b: int, question_words: set[str]) -> list[Span]:
+    """Names given as the source of a report in raw[a:b]."""
+    out = []
+    for m in _SOURCE_CUE.finditer(raw, a, b):
+        g = next(i for i in (1, 2, 3) if m.group(i))
+        span = _clean_name(raw, m.start(g), m.end(g), question_words)
+        if span is not None:
+            out.append(span)
+    return out
+
+
+# "Who is Russia's president?", "who is the german chancellor": a role held in a place.
+_ROLE_ASKED = re.compile(
+    r"^\s*(?:(?:and|but|so)\s+)?who(?:'s|’s|\s+is|\s+was|\s+are|\s+were)\s+(?:the\s+)?"
+    r"(?:([a-z][\w.]*?)(?:'s|’s|s'|s)?\s+)?([a-z]+)\s*\??\s*$",
+    re.IGNORECASE,
+)
+
+
+def _place_word(word: str, typed: str) -> str:
+    """The place a role question qualifies its title with ("russias", "Russia's", "german"),
+    lowercased; "" when the word is no place ("the special envoy", "the current president")."""
+    low = word.lower().strip(".")
+    if not low or _is_title(low) or low in _ADJECTIVES or low in _PHRASE_END:
+        return ""
+    possessive = typed[len(word) : len(word) + 1] in ("'", "’", "s")  # "Russia's", "russias"
+    nationality = re.search(r"(?:an|ian|ese|ish|ch|i)$", low) is not None
+    return low if possessive or nationality or word[:1].isupper() else ""
+
+
+def _role_holders(raw: str, a: int, b: int, question: str) -> list[Span] | None:
+    """For "who is X's <title>": the name right after that title in raw[a:b] where the word
+    before the title stands for X ("Russian President vladimir putin"; the casing of names in
+    a text may be broken, so lowercase words count). None when the question is not of that
+    form; an empty list when no such name stands in the sentences."""
+    m = _ROLE_ASKED.match(question)
+    if not m or not _is_title(m.group(2).lower()):
+        return None
+    place, title = _place_word(m.group(1) or "", m.group(0)[m.start(1) : m.end(1) + 2]), m.group(2)
+    out = []
+    for t in re.finditer(rf"\b{re.escape(title)}\b", raw[a:b], re.IGNORECASE):
+        s = a + t.start()
+        before = raw[max(a, s - 30) : s].split()
+        stem = place[: max(4, len(place) - 1)]
+        if place and not (before and before[-1].lower().startswith(stem)):
+            continue
+        names: list[Span] = []
+        for w in _WORD_AT.finditer(raw, a + t.end(), b):
+            low = w.group(0).lower()
+            gap = raw[names[-1][1] if names else a + t.end() : w.start()]
+            if gap.strip() or low in _PHRASE_END or _is_title(low):
+                break
+            # A name keeps its case: capitalised words, or (broken casing) up to two lowercase.
+            cased = raw[names[0][0]].isupper() if names else w.group(0)[0].isupper()
+            if names and (w.group(0)[0].isupper() != cased or (not cased and len(names) == 2)):
+                break
+            if len(names) == 3:
+                break
+            names.append(w.span())
+        if names:
+            out.append((names[0][0], names[-1][1]))
+    # No place asked and no name after the title: the sentence may name the holder otherwise.
+    return out if out or place else None
+
+
 def find_short(
     question: str,
     raw: str,
@@ -455,6 +614,7 @@ def find_short(
     candidates: list[Span] = []
     anchors: list[int] = []
     x_at: list[int] = []
+    role_form = False
     author = asks_for_author(question)
     month_only = kind == "when" and asks_for_month(question)
     for a, b in spans:
@@ -482,6 +642,13 @@ def find_short(
             if not candidates and noun:
                 candidates += _names(raw, a, b, qwords)
         elif kind == "who":
+            held = _role_holders(raw, a, b, question)
+            if held is not None:
+                # "Who is X's <title>?": the name after that title, or no short answer when
+                # X's is not said (another place's holder of the title is no answer).
+                role_form = True
+                candidates += held
+                continue
             found = _names(raw, a, b, qwords)
             # A person's name reads "Dan Hoffman", not "CIA Moscow": prefer those, and full ones.
             people = [s for s in found if _PERSON.fullmatch(raw[s[0] : s[1]])]
@@ -494,21 +661,22 @@ def find_short(
             near = [m.start() for m in re.finditer(rf"\b{re.escape(noun[:5])}", raw[a:b], re.I)]
             x_at += [a + i for i in near]
             candidates += _names(raw, a, b, qwords)
-    if kind == "which" and x_at:
-        candidates = [c for c in candidates if any(_gap(c, x) <= NEAR_CHARS for x in x_at)]
-        anchors = x_at
-    elif kind == "which":
-        # Without X in the sentence ("Which broadcaster reported ..." / "... according to
-        # CNN"): a true name (not a capitalised opening word, not a nationality) close to
-        # the question's own words.
-        starts = {a for a, _ in spans}
-        candidates = [c for c in candidates if _true_name(raw, c, starts)]
-    # A plural X asks for every name of a list.
-    if kind in ("which", "where") and noun.endswith("s") and not noun.endswith("ss"):
-        candidates = _lists(raw, sorted(candidates)) or candidates
-    if kind == "which" and not x_at:
-        candidates = [c for c in candidates if any(_gap(c, x) <= NEAR_CHARS for x in anchors)]
-    if kind == "who" and author:
+    sources = []
+    if kind == "which" and noun in _SOURCE_NOUNS:
+        # "Which outlet reported ...": the name given as the source ("according to CNN").
+        sources = [span for a, b in spans for span in _sources(raw, a, b, qwords)]
+    if sources and noun.endswith("s"):
+        # "Which outlets ...": the list a source stands in ("by CNN and AP News").
+        lists = _lists(raw, sorted(set(candidates) | set(sources)))
+        within = [x for x in lists if any(x[0] <= y[0] and y[1] <= x[1] for y in sources)]
+        candidates = within or sources
+    elif sources:
+        candidates = sources
+    elif kind in ("which", "where"):
+        candidates = _which(raw, spans, candidates, noun, kind, x_at, anchors, qwords)
+        if kind == "which" and x_at:
+            anchors = x_at
+    if kind == "who" and author and not role_form:
         # "Who wrote ...": the name a byline gives ("By Eleanor Vance"), on its own line.
         byline = [
             (m.start(1), m.end(1)) for a, b in spans for m in _BYLINE_NAME.finditer(raw, a, b)
@@ -521,6 +689,47 @@ def find_short(
     while e > s and raw[e - 1] in ".,;:":
         e -= 1
     return (s, e) if e > s else None
+
+
+def _which(
+    raw: str,
+    spans: Sequence[Span],
+    names: list[Span],
+    noun: str,
+    kind: str,
+    x_at: list[int],
+    anchors: list[int],
+    question_words: set[str],
+) -> list[Span]:
+    """The candidates of "which X" (and of "which country"-like "where" questions) among the
+    `names` found in the highlighted `spans`.
+
+    X in the sentence: the names near it, else the noun phrase X heads ("the 2016 election").
+    No X there ("Which broadcaster reported ..." / "... according to CNN"): true names (not a
+    capitalised opening word, not a nationality) close to the question's own words. A plural
+    X asks for a whole list: of names, or of any items introduced by "such as" or "including".
+    """
+    candidates = names
+    if kind == "which" and x_at:
+        candidates = [c for c in names if any(_gap(c, x) <= NEAR_CHARS for x in x_at)]
+    elif kind == "which":
+        starts = {a for a, _ in spans}
+        candidates = [c for c in names if _true_name(raw, c, starts)]
+    if noun.endswith("s") and not noun.endswith("ss"):
+        lists = _lists(raw, sorted(candidates))
+        if lists:
+            return lists  # the sentence the ranking chose holds one list of names: that one
+        introduced = [span for a, b in spans for span in _introduced_lists(raw, a, b)]
+        if introduced:
+            return introduced
+    if kind == "which" and not x_at:
+        candidates = [c for c in candidates if any(_gap(c, x) <= NEAR_CHARS for x in anchors)]
+    if kind == "which" and not candidates:
+        phrases = (
+            _phrase_of(raw, a, b, x, question_words) for a, b in spans for x in x_at if a <= x < b
+        )
+        candidates = [p for p in phrases if p is not None][:1]
+    return candidates
 
 
 def short_answer(
