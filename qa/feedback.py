@@ -358,7 +358,7 @@ def current_documents(index_dir: Path) -> dict[str, str]:
     """doc id -> text of the serving build (IndexUnavailable when there is none)."""
     build_id = builds.current_build_id(index_dir)
     if build_id is None:
-        raise IndexUnavailable(f"no index in {index_dir}; run `qa index` to build it")
+        raise IndexUnavailable(f"no index in {index_dir.resolve()}; run `qa index` to build it")
     files = builds.build_files(index_dir, build_id)
     try:
         return {d.id: d.raw for d in builds.read_documents(files)}

@@ -145,6 +145,23 @@ def test_used_flags_and_the_short_answer_follow_the_answer_text() -> None:
     assert none.short_answer is None
 
 
+def test_used_citations_come_first_numbered_from_one() -> None:
+    cites = (
+        _cite(1, "d1", DOC1, "The bridge opened in 2019 after years of delay."),
+        _cite(2, "d2", DOC2, "Tolls began in 2020.", close=False),
+        _cite(3, "d3", DOC3, "The bridge is 2 km long."),
+    )
+    done = settle(Answer("How long is the bridge?", True, "", cites), _build())
+    # Ranked 1, 2, 3 with 2 unused: shown as 1, 2 (was 3), then 3 (was 2), never "[1][3]".
+    assert [(c.n, c.doc_id, c.used) for c in done.citations] == [
+        (1, "d1", True),
+        (2, "d3", True),
+        (3, "d2", False),
+    ]
+    assert done.answer.endswith("The bridge is 2 km long. [2]") and "[3]" not in done.answer
+    assert settle(done, _build()) == done  # settling again changes nothing
+
+
 def test_a_short_answer_moves_with_its_citation_or_is_dropped() -> None:
     c = _cite(1, "d1", DOC1, "The bridge opened in 2019 after years of delay.")
     at = DOC1.index("2019")

@@ -4,6 +4,7 @@ the terminal prompt's own history, and `qa eval` over conversation sets."""
 from __future__ import annotations
 
 import builtins
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,8 @@ BAD_HISTORY = [
     ("citation without doc_id", [{"question": "q", "citations": [{"start": 1, "end": 2}]}],
      "history[0].citations[0] is missing the field 'doc_id'"),
     ("too long an answer", [{"question": "q", "answer": "x" * 4001}], "history[0].answer"),
+    ("citation ends before it starts", [{"question": "q", "citations": [{"doc_id": "d",
+     "start": 9, "end": 2}]}], "history[0].citations[0] must have 0 <= start <= end"),
 ]  # fmt: skip
 
 
@@ -117,6 +120,19 @@ def test_history_with_a_surrogate_or_float_offsets(client: FlaskClient) -> None:
     turn = {"question": FIRST, "citations": [{"doc_id": "x", "start": 1.0, "end": 2.0}]}
     resp = client.post("/api/ask", json={"question": "How so?", "history": [turn]})
     assert resp.status_code == 200
+
+
+def test_history_citing_an_unknown_article_is_answered_and_logged(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A conversation begun before a re-index may cite an article that is gone: not an error.
+    turn = {"question": FIRST, "citations": [{"doc_id": "gone_0000", "start": 0, "end": 5}]}
+    with caplog.at_level(logging.INFO, logger="qa.ask.service"):
+        resp = client.post(
+            "/api/ask", json={"question": "What did Trump think?", "history": [turn]}
+        )
+    assert resp.status_code == 200
+    assert any("gone_0000" in r.getMessage() for r in caplog.records)
 
 
 def test_the_openapi_document_describes_the_history(client: FlaskClient) -> None:

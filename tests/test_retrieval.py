@@ -3,6 +3,8 @@ the same features worked out one sentence at a time, and scored by the learned m
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -388,3 +390,21 @@ def test_the_cross_encoder_re_reads_the_top_only_when_the_lead_is_under_the_marg
     assert ranker.order(query, s, Rerank(0.0, 1.0)).tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
     # Never re-read: the blank weights.
     assert ranker.order(query, s, Rerank()).tolist() == [0, 1, 2, 3, 4, 5, 6, 7]
+
+
+def test_warm_loads_the_cross_encoder_only_when_the_weights_re_read(service: QAService) -> None:
+    build = service.index()
+    weights = service.ranker().weights
+    assert weights.rerank.margin > 0  # the shipped weights re-read
+    reader = _Reader({}, build)
+    loads: list[int] = []
+
+    def load() -> _Reader:
+        loads.append(1)
+        return reader
+
+    Ranker(build, weights, reader=load).warm()
+    assert loads == [1] and reader.calls == [1]  # loaded, and one pair read to allocate
+    never = replace(weights, rerank=Rerank())
+    Ranker(build, never, reader=load).warm()
+    assert loads == [1]  # weights that never re-read never load it

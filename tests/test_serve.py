@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import socket
 import statistics
 import subprocess
@@ -198,6 +199,9 @@ def test_qa_serve_answers_over_http(qa_serve: QAServe) -> None:
     assert status == 200 and "/static/main.js" in page
     log = qa_serve.log.read_text()
     assert "Loading the model and the index" in log and "5 documents" in log
+    # One line per request (method, path, status, time), and never the question asked.
+    assert re.search(r"qa\.web\.access: 127\.0\.0\.1 POST /api/ask 200 \d+ ms", log), log
+    assert re.search(r"GET /api/health 200 \d+ ms", log) and QUESTIONS[1] not in log
 
 
 def test_qa_serve_refuses_a_damaged_index(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ the ranking policy decides (qa.ask.ranking); this module composes its verdict in
 - a sentence that repeats one already chosen (folded content-token overlap of at least
   DUPLICATE_OVERLAP) is not repeated: its marker joins the kept one ("... [1][3]"), as does the
   marker of any citation whose text holds a chosen sentence;
-- `used` marks the citations the answer text cites; `short_answer` is the exact span that
+- the citations the answer text cites are marked `used`, come first and are numbered from 1
+  (in ranked order, as are the others after them); `short_answer` is the exact span that
   answers a factoid question (qa.ask.shortanswer), inside a highlight of the first citation.
 """
 
@@ -148,7 +149,18 @@ def settle(answer: Answer, build: LoadedBuild) -> Answer:
     cites = list(answer.citations)
     text = answer_text(cites, build) if answer.answerable and cites else NOT_FOUND
     cited = {int(m) for m in _MARKERS.findall(text)} if answer.answerable else set()
-    cites = [c if c.used == (c.n in cited) else replace(c, used=c.n in cited) for c in cites]
+    # The citations the answer uses come first and are numbered 1..k in their ranked order
+    # (not "[1][3]" with [2] folded away); the rest follow, also in ranked order.
+    shown = [c for c in cites if c.n in cited] + [c for c in cites if c.n not in cited]
+    number = {c.n: i for i, c in enumerate(shown, start=1)}
+    if any(c.n != number[c.n] for c in shown):
+        text = _MARKERS.sub(lambda m: f"[{number[int(m.group(1))]}]", text)
+    cites = [
+        c
+        if (c.n, c.used) == (number[c.n], c.n in cited)
+        else replace(c, n=number[c.n], used=c.n in cited)
+        for c in shown
+    ]
     short = None
     if answer.answerable and cites:
         first = cites[0]

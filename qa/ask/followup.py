@@ -102,6 +102,12 @@ def check_history(history: Any) -> tuple[Turn, ...]:
             for c in cites
         ):
             raise QuestionError(f"history[{i}].citations must be a list of {{doc_id, start, end}}")
+        for j, c in enumerate(cites):
+            if not 0 <= c["start"] <= c["end"]:
+                raise QuestionError(
+                    f"history[{i}].citations[{j}] must have 0 <= start <= end "
+                    f"(got start {c['start']}, end {c['end']})"
+                )
         out.append(
             Turn(
                 one_line(t["question"]),

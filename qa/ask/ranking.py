@@ -332,6 +332,12 @@ class Ranker:
         mixed = _standardised(s.passage_scores[top]) + r.weight * _standardised(read)
         return np.concatenate([top[np.argsort(-mixed, kind="stable")], order[RERANK_DEPTH:]])
 
+    def warm(self) -> None:
+        """Load the cross-encoder now, if the weights ever re-read (a server calls this at
+        start, so that its first unsure question does not pay about 0.5 s for the load)."""
+        if self.weights.rerank.margin > 0 and len(self.build.passages):
+            self._reader().scores("warm-up", [self.build.passages[0].text])
+
     def reread(self, query: Query, rows: np.ndarray) -> np.ndarray:
         """The cross-encoder's scores of the passages at `rows` for the question."""
         texts = [self.build.passages[int(r)].text for r in rows]
@@ -376,7 +382,9 @@ class Ranker:
         """Highlights for every candidate, whether the articles answer the question (the
         answerable probability reaches `min_score`), and how likely the top one answers it."""
         p, top = 0.0, 0.0
-        if candidates:
+        # A question with no word to look for ("x", "?") is answered by nothing in particular:
+        # whatever ranks first would be a guess.
+        if candidates and query.terms:
             x = self.answer_features(query, candidates)
             p = float(self.weights.answerable.probability(x))
             top = p * float(self.weights.top.probability(x))

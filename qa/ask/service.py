@@ -229,7 +229,7 @@ class QAService:
         build_id = self._current.build_id()
         if build_id is None:
             raise IndexUnavailable(
-                f"no index in {self.settings.index_dir}; run `qa index` to build it"
+                f"no index in {self.settings.index_dir.resolve()}; run `qa index` to build it"
             )
         with self._refs_lock:
             live = self._live
@@ -336,9 +336,15 @@ class QAService:
         """
         t0 = time.perf_counter()
         q, k = check_question(question, self.settings.top_k if top_k is None else top_k)
-        resolved = resolve(q, check_history(history))
+        turns = check_history(history)
+        resolved = resolve(q, turns)
         live = self._acquire()  # one build for the whole question
         try:
+            unknown = {d for t in turns for d, _, _ in t.citations} - live.build.documents.keys()
+            if unknown:
+                # Not an error: a conversation begun before a re-index may cite an article
+                # that is gone. Its citations just carry no weight.
+                log.info("history cites articles this build does not hold: %s", sorted(unknown))
             return self._ask_on(live, question, resolved.text, k, t0, resolved.docs)
         finally:
             self._release(live)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Flask, Response, g, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from qa.ask.service import QAService
@@ -46,6 +47,7 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 log = logging.getLogger(__name__)
+access = logging.getLogger("qa.web.access")  # one line per request: who, what, status, time
 
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> Response:
@@ -90,6 +92,10 @@ def _guard(app: Flask, limiter: RateLimiter) -> None:
     """Before a request: the rate limit; after it: the security headers."""
 
     @app.before_request
+    def started() -> None:
+        g.started = time.perf_counter()
+
+    @app.before_request
     def limit_rate() -> Response | None:
         if not request.path.startswith("/api/") or request.path == "/api/health":
             return None
@@ -112,6 +118,16 @@ def _guard(app: Flask, limiter: RateLimiter) -> None:
             resp.headers["Location"] = _local(resp.headers["Location"])
         if request.path.startswith("/api/"):
             resp.headers["Cache-Control"] = "no-store"
+        if access.isEnabledFor(logging.INFO):  # `qa serve` turns it on; never the question
+            ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            access.info(
+                "%s %s %s %d %.0f ms",
+                request.remote_addr,
+                request.method,
+                request.path,
+                resp.status_code,
+                ms,
+            )
         return resp
 
 

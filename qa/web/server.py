@@ -206,7 +206,8 @@ def prepare(
         from qa.index.build import build_index
 
         print(
-            f"No index in {settings.index_dir}: building one from {settings.seeds_dir}",
+            f"No index in {settings.index_dir.resolve()} yet: building one from the articles in "
+            f"{settings.seeds_dir.resolve()}",
             file=err,
             flush=True,
         )
@@ -225,7 +226,21 @@ def prepare(
     print("Loading the model and the index", file=err, flush=True)
     facts = service.ready()
     service.embedder.encode(["warm-up"])  # the first encode initialises the runtime
+    service.ranker().warm()  # and the cross-encoder, which re-reads the unsure questions
     return service, facts
+
+
+def _log_to(err: TextIO) -> None:
+    """The server's log on `err`: a line per request and this project's notices (INFO); the
+    libraries' warnings and errors only. Left alone when the process configured logging."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("qa").setLevel(logging.INFO)
 
 
 def create_server(app: Any, settings: Settings, connection_limit: int = CONNECTION_LIMIT) -> Any:
@@ -291,6 +306,7 @@ def serve(
     """Run the server until Ctrl-C or SIGTERM. Raises IndexUnavailable when not servable."""
     from qa.web.app import create_app
 
+    _log_to(err)
     service, facts = prepare(settings, embedder, err)
     print(
         f"Build {facts['build']}: {facts['documents']} documents, {facts['passages']} passages, "
