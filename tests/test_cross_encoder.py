@@ -41,3 +41,17 @@ def test_another_model_file_under_the_pinned_name_is_refused(tmp_path: Path) -> 
 def test_a_missing_model_says_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(EncoderUnavailable, match=re.escape(str(tmp_path))):
         CrossEncoder(tmp_path)
+
+
+def test_a_pairs_score_does_not_depend_on_what_it_is_read_with() -> None:
+    # The int8 model quantizes activations over its whole input: batched, a pair's score moved
+    # with its batch-mates; and the cache made one question's order depend on earlier ones.
+    passages = [
+        "The talks were held in Lisbon in March.",
+        "Tolls on the bridge began in 2020 after a long delay.",
+        "A very much longer passage about something else entirely, " * 6,
+    ]
+    question = "Where were the talks held?"
+    together = CrossEncoder().scores(question, passages)
+    alone = [CrossEncoder().scores(question, [p])[0] for p in passages]
+    assert together.tolist() == alone

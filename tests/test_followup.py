@@ -217,3 +217,34 @@ def test_him_after_who_is_the_answer_s_person_past_an_abbreviated_title() -> Non
         ]
     )
     assert "Keith Kellogg" in resolve("And who leads the talks with him?", history).text
+
+
+def test_the_person_an_answer_of_several_headlines_names_is_the_first_ones() -> None:
+    # Two bylines composed into one answer: the name is the first's, not a run across both.
+    history = check_history(
+        [
+            {
+                "question": "Who wrote the article on the harbour strike?",
+                "answer": "Harbour Strike: Ports, Unions and Shifts By Mara Feldt [1] "
+                "Harbour Strike: Unions and Ports By Jon Aalto [2]",
+            }
+        ]
+    )
+    assert resolve("what else does she cover", history).text.startswith(
+        "what else does Mara Feldt cover"
+    )
+
+
+def test_and_x_after_a_which_list_question_is_one_more_candidate_not_a_new_place() -> None:
+    history = (
+        Turn(
+            "Which countries have pledged ships to the Arctic patrol?",
+            "Nordic states such as Norway and Iceland pledged ships [1]",
+        ),
+    )
+    text = resolve("what about Canada?", history).text
+    # Not "Which countries have pledged ships to the Canada patrol?": Canada is carried along.
+    assert text.startswith("what about Canada?") and "Arctic" in text
+    # After a question about one thing, "And X?" still asks the same of X.
+    history = (Turn("When did Norway join the treaty?", "It joined in 1994 [1]"),)
+    assert resolve("and Iceland?", history).text == "When did Iceland join the treaty?"

@@ -46,6 +46,27 @@ def test_no_heldout_question_nearly_copies_a_dev_one() -> None:
     assert not copies, f"heldout questions that nearly copy a dev question: {ids}"
 
 
+def _turns(split: str) -> list[dict]:
+    return [
+        turn
+        for path in sorted((QUESTIONS / "conversations" / split).glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+        for turn in json.loads(line)["turns"]
+    ]
+
+
+def test_no_heldout_conversation_turn_nearly_copies_a_dev_one() -> None:
+    # Turns of a few words ("why?", "and Germany?") recur by nature; the rest must not.
+    def worded(turns: list[dict]) -> list[str]:
+        return [t["question"] for t in turns if len(t["question"].split()) >= 4]
+
+    dev = worded(_turns("dev")) + [q["question"] for q in _questions("dev")]
+    heldout = worded(_turns("heldout"))
+    copies = near_copies(dev, heldout)
+    assert not copies, f"{len(copies)} heldout conversation turns nearly copy a dev question"
+
+
 def test_the_near_copy_check_catches_a_rewording() -> None:
     assert near_copies(["Where did Rubio and Lavrov meet?"], ["where did rubio and lavrov meet"])
     assert not near_copies(["Where did Rubio and Lavrov meet?"], ["Who wrote the FAQ article?"])

@@ -184,3 +184,10 @@ def test_who_is_a_places_title_is_the_name_after_that_title_in_that_place() -> N
     assert _short("Who is Chile's president?", raw) == "gabriel boric"
     # Another place's holder of the title is no answer to this place's.
     assert _short("Who is Bolivia's president?", raw) is None
+
+
+def test_which_countries_is_never_answered_with_a_nationality() -> None:
+    raw = "Officials said Scandinavian nations would send observers to Chile."
+    assert _short("Which countries will send observers to Chile?", raw) is None
+    raw = "Observers from Norway will go to Chile."
+    assert _short("Which country will send observers to Chile?", raw) == "Norway"

@@ -34,7 +34,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.ask.query import strip_carried
-from qa.ask.shortanswer import asks_who_someone_is, find_short, first_new_name, named_in
+from qa.ask.shortanswer import (
+    asks_who_someone_is,
+    factoid_kind,
+    find_short,
+    first_new_name,
+    named_in,
+)
 from qa.ask.wording import ACRONYM, QUESTION_WORDS, STOP, TITLE_CASE, key_words, names, tokens
 from qa.errors import QuestionError
 from qa.text import one_line, sentence_spans
@@ -144,12 +150,14 @@ _DEMONSTRATIVE = frozenset("this that these those".split())
 # Words after "this"/"that" that make a time expression, not a reference ("this year").
 _TIME_NOUNS = frozenset("year week month time day morning evening moment summer winter".split())
 _REFERENCES = re.compile(
-    r"\b(?:the\s+same|the\s+latter|the\s+former|the\s+two|both\s+of\s+them|the\s+other\s+one|"
+    r"\b(?:the\s+same|the\s+latter|the\s+former|the\s+two|both\s+of\s+them|"
+    r"the\s+(?:other|first|second|third|fourth|fifth|last|next|previous)\s+one|"
     r"(?<!\bis\s)(?<!\bare\s)(?<!\bwas\s)(?<!\bwere\s)there(?!\s+(?:is|are|was|were|be|been|has|have)\b)|"
     r"(?<=since\s)then|(?<=\s)then(?=\s*\?)|that\s+(?:piece|article|story|one|meeting|report|deal|case)|"
     r"the\s+(?:above|aforementioned))\b",
     re.IGNORECASE,
 )
+_VERB_FORM = re.compile(r"(?:[^su]s|ed)$")
 _PREPOSITIONS = frozenset("about of on with to for from in by at after before since".split())
 _PLACE_OR_TIME = re.compile(
     r"\b(?:there|then|that\s+(?:time|day|year|month|place|country|city))\b", re.IGNORECASE
@@ -193,13 +201,18 @@ def _pronoun_kind(question: str) -> str | None:
             # "say that the ...", "the claim that Russia ...": a conjunction, unless a noun
             # follows ("that meeting") or a question word or a preposition stands before it
             # ("did that happen", "about that").
+            after_word = i > 0 and low[i - 1] not in QUESTION_WORDS | _PREPOSITIONS
             conjunction = (
                 w == "that"
                 and nxt
                 and not (nxt not in STOP and toks[i + 1].islower())
-                and i > 0
-                and low[i - 1] not in QUESTION_WORDS | _PREPOSITIONS
+                and after_word
             )
+            # "the article that calls ...", "the deal that ended ...": a relative clause, as
+            # a verb follows (a singular noun after "that" seldom ends in -s or -ed).
+            relative = w == "that" and after_word and _VERB_FORM.search(nxt) is not None
+            if relative:
+                continue
             if not conjunction:
                 return "reference"
     if _REFERENCES.search(question):
@@ -308,12 +321,15 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
 
 
 _MARKERS = re.compile(r"\s*\[\d+\]")
+_FIRST_MARKERS = re.compile(r"\s*(?:\[\d+\])+")
 
 
 def _answer_sentence(answer: str) -> str:
     """The answer's first sentence, without its [n] markers (cut by the corpus's own sentence
     splitter, which knows that "Lt. Gen. Keith Kellogg" is one sentence)."""
-    text = _MARKERS.sub("", answer).strip()
+    # The composer ends each of its sentences with markers: the first is what precedes the
+    # first ones (two headlines, say, are no sentences to the splitter, but are to the markers).
+    text = _FIRST_MARKERS.split(answer, maxsplit=1)[0].strip()
     spans = sentence_spans(text)
     return text[spans[0][0] : spans[0][1]] if spans else text
 
@@ -372,7 +388,12 @@ def _resolve_one(question: str, focus: _Focus | None) -> Resolved:
     if np is not None:
         np_names = names(question)  # read in place: "And Germany?" names Germany
         old = names(focus.question)
-        if np_names and old:
+        asked = factoid_kind(focus.question)
+        listed = asked is not None and asked[1].endswith("s") and not asked[1].endswith("ss")
+        # After "Which countries sent troops to Ukraine?", "And Germany?" asks about Germany
+        # as one more of the countries, not about troops sent to Germany: carried, not put
+        # in the place of the question's own name.
+        if np_names and old and not listed:
             first = old[0]
             text = re.sub(r"\b" + re.escape(first) + r"(?:'s|’s)?\b", np, focus.question, count=1)
             return Resolved(text, kind, focus.docs)

@@ -640,7 +640,10 @@ def find_short(
                 if span and not re.fullmatch(_MONTHS, raw[span[0] : span[1]]):
                     candidates.append(span)
             if not candidates and noun:
-                candidates += _names(raw, a, b, qwords)
+                # "Which countries ...": a true name; "European" or an opening word is none.
+                starts = {x for x, _ in spans}
+                found = _names(raw, a, b, qwords)
+                candidates += [c for c in found if _true_name(raw, c, starts)]
         elif kind == "who":
             held = _role_holders(raw, a, b, question)
             if held is not None:
