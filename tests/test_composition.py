@@ -203,3 +203,14 @@ def test_a_highlight_joining_table_rows_spells_out_each_row_with_its_header() ->
     # One row and plain sentences read as before.
     assert read(a, raw.index("Fisheries |") + 11) == "Country: Norway; Contribution: Fisheries. [1]"
     assert read(raw.index("Some"), raw.index("aid.") + 4) == "Some text about aid. [1]"
+
+
+def test_brackets_in_an_articles_own_words_are_not_markers() -> None:
+    raw = "Head.\nThe report [12] was cited in 2019 by the board [1] itself."
+    docs = {"d1": SimpleNamespace(raw=raw, row_headers={})}
+    sentence = "The report [12] was cited in 2019 by the board [1] itself."
+    cites = (_cite(1, "d1", raw, sentence),)
+    done = settle(
+        Answer("When was the report cited?", True, "", cites), SimpleNamespace(documents=docs)
+    )
+    assert done.answer == sentence + " [1]" and [c.used for c in done.citations] == [True]

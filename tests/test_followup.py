@@ -248,3 +248,9 @@ def test_and_x_after_a_which_list_question_is_one_more_candidate_not_a_new_place
     # After a question about one thing, "And X?" still asks the same of X.
     history = (Turn("When did Norway join the treaty?", "It joined in 1994 [1]"),)
     assert resolve("and Iceland?", history).text == "When did Iceland join the treaty?"
+
+
+def test_that_before_a_noun_ending_in_s_still_refers_back() -> None:
+    assert dependence("What caused that crisis?") == "reference"
+    assert dependence("Who reported that news?") == "reference"
+    assert dependence("Who wrote the article that calls the war a battle?") is None

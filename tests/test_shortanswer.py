@@ -191,3 +191,19 @@ def test_which_countries_is_never_answered_with_a_nationality() -> None:
     assert _short("Which countries will send observers to Chile?", raw) is None
     raw = "Observers from Norway will go to Chile."
     assert _short("Which country will send observers to Chile?", raw) == "Norway"
+
+
+def test_review_cases_a_verb_a_quote_and_a_wish_are_no_answers() -> None:
+    assert _short("Who is Russia's president?", "The Russian president visited Beijing.") is None
+    raw = "The IAEA agency inspected the plant, Rafael Grossi said."
+    assert _short("Which agency inspected the plant?", raw) == "IAEA"
+    assert (
+        _short("Which countries sent troops?", "They would like to send troops and tanks.") is None
+    )
+
+
+def test_a_name_ending_in_ing_opens_no_lead_in() -> None:
+    from qa.ask.shortanswer import factoid_kind
+
+    assert factoid_kind("When Beijing hosted the summit, who attended?") == ("when", "")
+    assert factoid_kind("when king charles visited canada") == ("when", "")

@@ -17,7 +17,6 @@ the ranking policy decides (qa.ask.ranking); this module composes its verdict in
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -33,7 +32,6 @@ NOT_FOUND = "The corpus does not contain an answer to this question."
 MAX_SENTENCES = 3
 CLOSE_MARGIN = 1.0  # a citation whose passage score is this close to the top one's (log-odds)
 DUPLICATE_OVERLAP = 0.7  # share of the shorter sentence's content tokens the other holds
-_MARKERS = re.compile(r"\[(\d+)\]")
 _FILLER = frozenset(
     "a an the of to in on at by for from with and or but is are was were be been has have had "
     "it its this that as".split()
@@ -147,14 +145,14 @@ def compose(
 def settle(answer: Answer, build: LoadedBuild) -> Answer:
     """The answer text, the `used` flags and the short answer, from the answer's citations."""
     cites = list(answer.citations)
-    text = answer_text(cites, build) if answer.answerable and cites else NOT_FOUND
-    cited = {int(m) for m in _MARKERS.findall(text)} if answer.answerable else set()
+    chosen = _sentences(cites, build) if answer.answerable and cites else []
+    cited = {n for _, markers in chosen for n in markers}
     # The citations the answer uses come first and are numbered 1..k in their ranked order
-    # (not "[1][3]" with [2] folded away); the rest follow, also in ranked order.
+    # (not "[1][3]" with [2] folded away); the rest follow, also in ranked order. (Numbered
+    # from the sentences chosen, never read back from the text: an article's own "[12]".)
     shown = [c for c in cites if c.n in cited] + [c for c in cites if c.n not in cited]
     number = {c.n: i for i, c in enumerate(shown, start=1)}
-    if any(c.n != number[c.n] for c in shown):
-        text = _MARKERS.sub(lambda m: f"[{number[int(m.group(1))]}]", text)
+    text = _joined([(s, [number[n] for n in markers]) for s, markers in chosen]) or NOT_FOUND
     cites = [
         c
         if (c.n, c.used) == (number[c.n], c.n in cited)
@@ -222,8 +220,17 @@ def answer_text(citations: list[Citation], build: LoadedBuild) -> str:
     The first citation's highlights come first; each further citation marked `close` adds its
     first highlight unless it repeats a sentence already chosen, whose markers it then joins.
     """
+    return _joined(_sentences(citations, build)) or NOT_FOUND
+
+
+def _joined(chosen: list[tuple[str, list[int]]]) -> str:
+    return " ".join(f"{s} " + "".join(f"[{n}]" for n in sorted(markers)) for s, markers in chosen)
+
+
+def _sentences(citations: list[Citation], build: LoadedBuild) -> list[tuple[str, list[int]]]:
+    """The answer's sentences, each with the numbers of the citations it stands in."""
     if not citations:
-        return NOT_FOUND
+        return []
     chosen: list[tuple[str, set[str], list[int]]] = []  # (sentence, content tokens, markers)
     first = citations[0]
     doc = build.documents[first.doc_id]
@@ -248,9 +255,7 @@ def answer_text(citations: list[Citation], build: LoadedBuild) -> str:
         for c, text in zip(citations, folded, strict=True):
             if c.n not in markers and key in text:
                 markers.append(c.n)
-    return " ".join(
-        f"{s} " + "".join(f"[{n}]" for n in sorted(markers)) for s, _, markers in chosen
-    )
+    return [(s, markers) for s, _, markers in chosen]
 
 
 def _as_read(doc: Document, a: int, b: int) -> str:

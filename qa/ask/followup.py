@@ -157,7 +157,7 @@ _REFERENCES = re.compile(
     r"the\s+(?:above|aforementioned))\b",
     re.IGNORECASE,
 )
-_VERB_FORM = re.compile(r"(?:[^su]s|ed)$")
+_VERB_FORM = re.compile(r"(?:[^aiosuw]s|ed)$")  # "calls", "ended"; not "crisis", "news"
 _PREPOSITIONS = frozenset("about of on with to for from in by at after before since".split())
 _PLACE_OR_TIME = re.compile(
     r"\b(?:there|then|that\s+(?:time|day|year|month|place|country|city))\b", re.IGNORECASE
@@ -208,9 +208,15 @@ def _pronoun_kind(question: str) -> str | None:
                 and not (nxt not in STOP and toks[i + 1].islower())
                 and after_word
             )
-            # "the article that calls ...", "the deal that ended ...": a relative clause, as
-            # a verb follows (a singular noun after "that" seldom ends in -s or -ed).
-            relative = w == "that" and after_word and _VERB_FORM.search(nxt) is not None
+            # "the article that calls ...", "the deal that ended ...": a relative clause after
+            # "the <noun>", as a verb follows (a singular noun seldom ends so).
+            relative = (
+                w == "that"
+                and i >= 2
+                and low[i - 2] in ("the", "a", "an")
+                and low[i - 1] not in STOP
+                and _VERB_FORM.search(nxt) is not None
+            )
             if relative:
                 continue
             if not conjunction:

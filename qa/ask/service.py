@@ -400,14 +400,18 @@ class QAService:
         docs = build.documents
         checked = [(c, self._checker.verify(c, docs[c.doc_id].path)) for c in answer.citations]
         kept = [c for c, now in checked if now is not None]
+        if len(kept) == len(checked) and all(c is v for c, v in checked):
+            return answer
         if len(kept) != len(checked):
             # Renumbered on the build's offsets, which index the build's text: the answer's
-            # sentences are read from there (the moved citation holds the same text).
+            # sentences are read from there (the moved citation holds the same text). The
+            # renumbering may reorder them (used ones first): each is matched by its span.
             answer = renumber(answer, kept, build)
-        now = [v for _, v in checked if v is not None]
-        if all(a is b for a, b in zip(kept, now, strict=True)):
-            return answer
-        moved = [replace(v, n=c.n) for c, v in zip(answer.citations, now, strict=True)]
+        now = {(c.doc_id, c.start, c.end): v for c, v in checked if v is not None}
+        moved = [
+            replace(now[(c.doc_id, c.start, c.end)], n=c.n, used=c.used, close=c.close)
+            for c in answer.citations
+        ]
         return replace(answer, citations=tuple(moved))
 
     def _embed_and_score(

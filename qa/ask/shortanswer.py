@@ -146,7 +146,7 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
     q = re.sub(r"^\s*(?:and|but|so)\s+", "", q, flags=re.IGNORECASE)
     lead = _LEAD_IN.match(q)
     if lead:  # "When reading the article, I wondered who ...": the question is what follows
-        return factoid_kind(q[lead.end() :]) if lead.end() < len(q) else None
+        return factoid_kind(q[lead.end() :])
     if re.match(r"^\s*which\b", q, re.I) and re.search(r"\bor\b", q, re.I):
         return None  # "Which came first, A or B?": the answer is one of its own words
     for kind, pattern in _ASKS:
@@ -165,7 +165,9 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
 
 
 # "When going through the article, ...": a clause about the reader, not a question for a date.
-_LEAD_IN = re.compile(r"^\s*(?:when|while|after)\s+[a-z]+ing\b[^,?]*(?:,\s*|$)", re.IGNORECASE)
+# (The -ing word in lower case, and a comma to end the clause: "When Beijing hosted ..." and
+# "when reading" without one stay questions.)
+_LEAD_IN = re.compile(r"^\s*(?i:when|while|after)\s+[a-z]+ing\b[^,?]*,\s*")
 
 
 def _head_noun(word: str, rest: str) -> str:
@@ -476,11 +478,12 @@ def _phrase_of(raw: str, a: int, b: int, x: int, question_words: set[str]) -> Sp
 
 
 # Where a list is introduced: "indicators, such as A, B and C".
-_INTRODUCED = re.compile(r"\b(?:such\s+as|including|like|namely)\s+([^.;:()\n]+)", re.IGNORECASE)
+# (Not "like": "would like to send troops and tanks" is no list.)
+_INTRODUCED = re.compile(r"\b(?:such\s+as|including|namely)\s+([^.;:()\n]+)", re.IGNORECASE)
 
 
 def _introduced_lists(raw: str, a: int, b: int) -> list[Span]:
-    """Lists of items joined by "and" or "or" that "such as", "including", "like" or "namely"
+    """Lists of items joined by "and" or "or" that "such as", "including" or "namely"
     introduce."""
     out = []
     for m in _INTRODUCED.finditer(raw, a, b):
@@ -504,7 +507,8 @@ _SOURCE_NOUNS = frozenset(
 _SOURCE_CUE = re.compile(
     rf"\b[Aa]ccording[ \t]+to[ \t]+(?:the[ \t]+)?({_CAP}(?:[ \t]+{_CAP})*)"
     rf"|\breported[ \t]+by[ \t]+(?:the[ \t]+)?({_CAP}(?:[ \t]+{_CAP})*)"
-    rf"|\b({_CAP}(?:[ \t]+{_CAP})*)[ \t]+(?:reported|reports|said|says)\b"
+    # (Not "said": whoever is quoted is not the outlet that reported it.)
+    rf"|\b({_CAP}(?:[ \t]+{_CAP})*)[ \t]+(?:reported|reports)\b"
 )
 
 
@@ -560,14 +564,15 @@ def _role_holders(raw: str, a: int, b: int, question: str) -> list[Span] | None:
             gap = raw[names[-1][1] if names else a + t.end() : w.start()]
             if gap.strip() or low in _PHRASE_END or _is_title(low):
                 break
-            # A name keeps its case: capitalised words, or (broken casing) up to two lowercase.
+            # A name keeps its case: capitalised words, or (broken casing) two lowercase ones.
             cased = raw[names[0][0]].isupper() if names else w.group(0)[0].isupper()
             if names and (w.group(0)[0].isupper() != cased or (not cased and len(names) == 2)):
                 break
             if len(names) == 3:
                 break
             names.append(w.span())
-        if names:
+        lowercase = bool(names) and not raw[names[0][0]].isupper()
+        if names and (not lowercase or len(names) == 2):  # "president visited" is no name
             out.append((names[0][0], names[-1][1]))
     # No place asked and no name after the title: the sentence may name the holder otherwise.
     return out if out or place else None
