@@ -39,6 +39,7 @@ from qa.ask.shortanswer import (
     factoid_kind,
     find_short,
     first_new_name,
+    is_plural,
     named_in,
 )
 from qa.ask.wording import ACRONYM, QUESTION_WORDS, STOP, TITLE_CASE, key_words, names, tokens
@@ -395,7 +396,7 @@ def _resolve_one(question: str, focus: _Focus | None) -> Resolved:
         np_names = names(question)  # read in place: "And Germany?" names Germany
         old = names(focus.question)
         asked = factoid_kind(focus.question)
-        listed = asked is not None and asked[1].endswith("s") and not asked[1].endswith("ss")
+        listed = asked is not None and is_plural(asked[1])
         # After "Which countries sent troops to Ukraine?", "And Germany?" asks about Germany
         # as one more of the countries, not about troops sent to Germany: carried, not put
         # in the place of the question's own name.

@@ -170,6 +170,11 @@ def factoid_kind(question: str) -> tuple[str, str] | None:
 _LEAD_IN = re.compile(r"^\s*(?i:when|while|after)\s+[a-z]+ing\b[^,?]*,\s*")
 
 
+def is_plural(noun: str) -> bool:
+    """Whether the X of "which X" is plural ("countries", not "press"): a list is asked for."""
+    return noun.endswith("s") and not noun.endswith("ss")
+
+
 def _head_noun(word: str, rest: str) -> str:
     """The noun X of "which X": past a count and adjectives ("which two western organisations",
     "which Middle Eastern conflict" -> organisations, conflict), lowercased."""
@@ -429,10 +434,7 @@ def _title_before(raw: str, a: int, name_start: int) -> Span | None:
 _PHRASE_END = (
     STOP
     | _OPENING
-    | frozenset(
-        "has have had is are was were will would can could should may might must that which who "
-        "whom whose remains remained became becomes".split()
-    )
+    | frozenset("must remains remained became becomes".split())  # (the rest are in STOP)
 )
 _WORD_AT = re.compile(r"[\w'’.-]*[\w'’]")
 
@@ -516,7 +518,7 @@ def _sources(raw: str, a: int, b: int, question_words: set[str]) -> list[Span]:
     """Names given as the source of a report in raw[a:b]."""
     out = []
     for m in _SOURCE_CUE.finditer(raw, a, b):
-        g = next(i for i in (1, 2, 3) if m.group(i))
+        g = m.lastindex  # the one cue that matched
         span = _clean_name(raw, m.start(g), m.end(g), question_words)
         if span is not None:
             out.append(span)
@@ -622,6 +624,7 @@ def find_short(
     role_form = False
     author = asks_for_author(question)
     month_only = kind == "when" and asks_for_month(question)
+    starts = {x for x, _ in spans}  # where the highlighted sentences open
     for a, b in spans:
         anchors += _anchors(raw, a, b, question)
         if kind == "when":
@@ -646,7 +649,6 @@ def find_short(
                     candidates.append(span)
             if not candidates and noun:
                 # "Which countries ...": a true name; "European" or an opening word is none.
-                starts = {x for x, _ in spans}
                 found = _names(raw, a, b, qwords)
                 candidates += [c for c in found if _true_name(raw, c, starts)]
         elif kind == "who":
@@ -723,7 +725,7 @@ def _which(
     elif kind == "which":
         starts = {a for a, _ in spans}
         candidates = [c for c in names if _true_name(raw, c, starts)]
-    if noun.endswith("s") and not noun.endswith("ss"):
+    if is_plural(noun):
         lists = _lists(raw, sorted(candidates))
         if lists:
             return lists  # the sentence the ranking chose holds one list of names: that one
