@@ -149,12 +149,12 @@ def _prompt_loop(service: Any, top_k: int | None, color: bool) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the chat page and the JSON API (building the index first if there is none)."""
-    from qa.errors import IndexUnavailable
+    from qa.errors import IndexUnavailable, PortUnavailable
     from qa.web.server import serve
 
     try:
         return serve(_settings(args))
-    except IndexUnavailable as exc:
+    except (IndexUnavailable, PortUnavailable) as exc:
         return _fail(str(exc), EXIT_UNAVAILABLE)
 
 

@@ -13,6 +13,10 @@ class StoreError(IndexUnavailable):
     """The vector store cannot be opened or queried; the message says why (HTTP 503, exit 3)."""
 
 
+class PortUnavailable(RuntimeError):
+    """The web server cannot listen on its address; the message says what to change."""
+
+
 class QuestionError(ValueError):
     """A question that cannot be asked; the message says what to fix."""
 

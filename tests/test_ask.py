@@ -334,3 +334,19 @@ def test_questions_asked_at_once_get_the_answers_asked_alone(service: QAService)
     with ThreadPoolExecutor(8) as pool:
         together = list(pool.map(cited, questions))
     assert together == [alone[q] for q in questions]
+
+
+def test_no_citation_is_more_relevant_than_the_first(service: QAService) -> None:
+    """The first citation is the one the answer leads with: a re-read that puts first a passage
+    the passage model scored lower must not leave a later citation looking more relevant."""
+    questions = [
+        json.loads(line)["question"]
+        for line in (Path(__file__).parent / "questions" / "dev" / "readers.jsonl")
+        .read_text()
+        .splitlines()[:60]
+        if line.strip()
+    ]
+    for question in questions:
+        answer = service.ask(question)
+        first = answer.citations[0].score
+        assert all(c.score <= first for c in answer.citations), (question, answer.citations)

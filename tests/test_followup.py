@@ -63,6 +63,10 @@ def test_dependent_questions_are_recognised(question: str, kind: str) -> None:
         "Which country hosted the summit in 2019?",
         # An opener before a question with its own name and topic: a change of subject.
         "And what did Feldt decide about the harbour tariffs?",
+        # No word at all: not a question, and the history cannot make it one.
+        "x",
+        "?",
+        "42 ?",
     ],
 )
 def test_standalone_questions_are_searched_as_typed(question: str) -> None:
@@ -254,3 +258,13 @@ def test_that_before_a_noun_ending_in_s_still_refers_back() -> None:
     assert dependence("What caused that crisis?") == "reference"
     assert dependence("Who reported that news?") == "reference"
     assert dependence("Who wrote the article that calls the war a battle?") is None
+
+
+def test_a_wordless_turn_after_a_conversation_is_not_answered(service) -> None:  # type: ignore[no-untyped-def]
+    history = [
+        Turn("Where did Rubio and Lavrov meet?"),
+        Turn("What did they agree on?"),
+    ]
+    for junk in ("x", "?", "7"):
+        answer = service.ask(junk, history=history)
+        assert not answer.answerable and answer.searched == junk, junk

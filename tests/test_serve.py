@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import socket
 import statistics
@@ -23,7 +24,7 @@ from qa.index import builds
 from qa.index.build import build_index
 from qa.settings import Settings
 from qa.web.app import SECURITY_HEADERS, create_app
-from qa.web.server import prepare
+from qa.web.server import _DeepQueue, prepare
 from tests.conftest import FakeEmbedder
 from tests.live import QAServe, http, server_thread
 from tests.paths import ROOT as PROJECT_ROOT
@@ -202,6 +203,7 @@ def test_qa_serve_answers_over_http(qa_serve: QAServe) -> None:
     # One line per request (method, path, status, time), and never the question asked.
     assert re.search(r"qa\.web\.access: 127\.0\.0\.1 POST /api/ask 200 \d+ ms", log), log
     assert re.search(r"GET /api/health 200 \d+ ms", log) and QUESTIONS[1] not in log
+    assert " DEBUG " not in log and "Task queue depth" not in log
 
 
 def test_qa_serve_refuses_a_damaged_index(tmp_path: Path) -> None:
@@ -217,6 +219,44 @@ def test_qa_serve_refuses_a_damaged_index(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert "incomplete" in done.stderr and "qa index" in done.stderr
     assert "Traceback" not in done.stderr and "Serving on" not in done.stdout
+
+
+def test_qa_serve_on_a_busy_port_says_which_setting_to_change(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "qa",
+                "serve",
+                "--index",
+                str(tmp_path / "none"),
+                *("--port", str(port)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert done.returncode == 3, done.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "QA_PORT" in done.stderr
+    assert "Traceback" not in done.stderr and "Serving on" not in done.stdout
+    # It failed before building anything.
+    assert "building" not in done.stderr and not (tmp_path / "none").exists()
+
+
+def test_the_queue_warning_passes_only_past_the_thread_count() -> None:
+    deep = _DeepQueue(threads=4)
+
+    def record(depth: int) -> logging.LogRecord:
+        return logging.LogRecord(
+            "waitress.queue", logging.WARNING, "", 0, "Task queue depth is %d", (depth,), None
+        )
+
+    assert not deep.filter(record(1)) and not deep.filter(record(4))
+    assert deep.filter(record(5))
 
 
 @pytest.mark.slow

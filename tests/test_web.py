@@ -122,6 +122,8 @@ BAD_ASKS = [
     ("surrogate", {"data": '{"question": "a\\ud800"}', "content_type": "application/json"},
      422, "invalid_request", "surrogate"),
     ("17 KiB", {"json": {"question": "x" * 17 * 1024}}, 413, "too_large", "16384"),
+    ("17 KiB of history", {"json": {"question": "x", "history": [{"question": "y" * 200,
+     "answer": "z" * 2000}] * 8}}, 413, "too_large", "fewer or shorter history turns"),
 ]  # fmt: skip
 
 

@@ -110,8 +110,12 @@ def compose(
     """
     citations = []
     top = ranked.candidates[0].score if ranked.candidates else 0.0
+    ceiling = 1.0
     for n, (c, spans) in enumerate(zip(ranked.candidates, ranked.highlights, strict=True), 1):
         p = c.passage
+        # Never above the citation ranked before it: a re-read may put first a passage the
+        # passage model scored lower than one it ranks behind.
+        ceiling = min(ceiling, round(_relevance(ranked.top_probability, c.score - top), 4))
         doc = build.documents[p.doc_id]
         citations.append(
             Citation(
@@ -124,7 +128,7 @@ def compose(
                 end=p.end,
                 text=p.text,
                 highlights=spans,
-                score=round(_relevance(ranked.top_probability, c.score - top), 4),
+                score=ceiling,
                 doc_sha256=doc.sha256,
                 also_at=p.also_at,
                 close=n == 1 or c.score >= top - CLOSE_MARGIN,

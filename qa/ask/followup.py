@@ -227,12 +227,15 @@ def _pronoun_kind(question: str) -> str | None:
     return None
 
 
+_A_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more
+
+
 def dependence(question: str) -> str | None:
     """How `question` depends on the conversation ("reference", "ellipsis", "opener",
     "short"), or None when it stands on its own."""
     q = question.strip()
-    if not q:
-        return None
+    if not _A_WORD.search(q):
+        return None  # "x", "?", "42": not a question, and the history cannot make it one
     if _BARE.match(q):
         return "ellipsis"
     np = _noun_phrase(q)

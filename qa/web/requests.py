@@ -26,6 +26,13 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+# What a client can cut: the question is short by rule, so a large body is a long history.
+_TOO_LARGE = (
+    f"the body is larger than {schema.MAX_BODY_BYTES} bytes; send fewer or shorter history "
+    "turns (the answers may be left out)"
+)
+
+
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -33,7 +40,7 @@ def _reject_constant(name: str) -> NoReturn:
 def read_json(validator: Draft202012Validator) -> dict[str, Any]:
     """The request body as a JSON object that passes `validator`, or an ApiError."""
     if (request.content_length or 0) > schema.MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body is larger than {schema.MAX_BODY_BYTES} bytes")
+        raise ApiError(413, "too_large", _TOO_LARGE)
     if request.mimetype != "application/json":
         got = request.mimetype or "no Content-Type"
         raise ApiError(
@@ -76,7 +83,7 @@ def _read_body() -> bytes:
     # silently: reading one byte past the limit is what tells a too-large body apart.
     data = request.stream.read(schema.MAX_BODY_BYTES + 1)
     if len(data) > schema.MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", f"the body is larger than {schema.MAX_BODY_BYTES} bytes")
+        raise ApiError(413, "too_large", _TOO_LARGE)
     return data
 
 

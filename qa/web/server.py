@@ -34,6 +34,7 @@ from waitress.task import ErrorTask, ThreadedTaskDispatcher
 from waitress.utilities import Error
 
 from qa.ask.service import QAService
+from qa.errors import PortUnavailable
 from qa.index import builds
 from qa.model import Embedder
 from qa.settings import Settings
@@ -48,6 +49,7 @@ SHED_SHARE = 20  # at the limit, close 1/SHED_SHARE of it (the longest-waiting) 
 MAX_REQUEST_BODY = 1024 * 1024
 MAX_REQUEST_HEADERS = 32 * 1024
 log = logging.getLogger(__name__)
+access = logging.getLogger("qa.web.access")  # the app's access log (qa.web.app)
 
 
 class RequestTimeout(Error):
@@ -99,6 +101,14 @@ class _ErrorTask(ErrorTask):
         )
         self.set_close_on_finish()
         self.content_length = len(body)
+        # The app never sees this request, so its line in the access log is written here.
+        access.info(
+            "%s %s %s %d (refused by the server)",
+            self.channel.addr[0] if self.channel.addr else "-",
+            getattr(self.request, "command", "") or "-",  # a partial request may have neither
+            getattr(self.request, "path", "") or "-",
+            e.code,
+        )
         self.write(body.encode())
 
 
@@ -195,13 +205,17 @@ def _progress_printer(err: TextIO) -> Callable[[str, int, int], None]:
 
 
 def prepare(
-    settings: Settings, embedder: Embedder | None = None, err: TextIO = sys.stderr
+    settings: Settings,
+    embedder: Embedder | None = None,
+    err: TextIO = sys.stderr,
+    service: QAService | None = None,
 ) -> tuple[QAService, dict[str, Any]]:
-    """A ready service: the index built if none is published, the model and index loaded.
+    """A ready service (`service`, or a new one): the index built if none is published, the
+    model and index loaded.
 
     Raises IndexUnavailable when the index cannot be built or opened.
     """
-    service = QAService(settings, embedder)
+    service = service or QAService(settings, embedder)
     if builds.current_build_id_or_none(settings.index_dir) is None:
         from qa.index.build import build_index
 
@@ -230,7 +244,19 @@ def prepare(
     return service, facts
 
 
-def _log_to(err: TextIO) -> None:
+class _DeepQueue(logging.Filter):
+    """Passes waitress's "Task queue depth is N" only when N exceeds `threads`."""
+
+    def __init__(self, threads: int) -> None:
+        super().__init__()
+        self.threads = threads
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        depth = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        return not isinstance(depth, int) or depth > self.threads
+
+
+def _log_to(err: TextIO, threads: int) -> None:
     """The server's log on `err`: a line per request and this project's notices (INFO); the
     libraries' warnings and errors only. Left alone when the process configured logging."""
     root = logging.getLogger()
@@ -238,7 +264,11 @@ def _log_to(err: TextIO) -> None:
         return
     handler = logging.StreamHandler(err)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)  # bm25s sets its own logger to DEBUG when imported
     root.addHandler(handler)
+    # A page load asks for its five files at once: a queue a few tasks deep is normal, and the
+    # access log shows the wait. Only a queue deeper than the thread count is worth a line.
+    logging.getLogger("waitress.queue").addFilter(_DeepQueue(threads))
     root.setLevel(logging.WARNING)
     logging.getLogger("qa").setLevel(logging.INFO)
 
@@ -303,18 +333,32 @@ def serve(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
-    """Run the server until Ctrl-C or SIGTERM. Raises IndexUnavailable when not servable."""
+    """Run the server until Ctrl-C or SIGTERM. Raises IndexUnavailable when not servable and
+    PortUnavailable when it cannot listen."""
     from qa.web.app import create_app
 
-    _log_to(err)
-    service, facts = prepare(settings, embedder, err)
+    _log_to(err, settings.threads)
+    service = QAService(settings, embedder)
+    # Listen first: a port in use fails in a second, not after a build. Until `run`, the
+    # kernel holds new connections in the listen backlog; they are answered once loaded.
+    try:
+        server = create_server(create_app(settings, service), settings)
+    except OSError as exc:
+        raise PortUnavailable(
+            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); stop "
+            "what uses that port or choose another with --port or QA_PORT"
+        ) from exc
+    try:
+        _, facts = prepare(settings, err=err, service=service)
+    except BaseException:
+        server.close()
+        raise
     print(
         f"Build {facts['build']}: {facts['documents']} documents, {facts['passages']} passages, "
         f"model {facts['model']}",
         file=err,
         flush=True,
     )
-    server = create_server(create_app(settings, service), settings)
 
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
