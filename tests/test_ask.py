@@ -118,6 +118,8 @@ def test_a_question_with_nothing_to_look_for_is_not_answered(
     answer = service.ask(question)
     assert not answer.answerable and answer.support == 0.0
     assert "does not contain" in answer.answer
+    # Nothing was searched for, so no passage is shown as the closest.
+    assert answer.citations == () and answer.timing_ms["embed"] == 0.0
 
 
 def test_answer_object_matches_the_contract(service: QAService) -> None:

@@ -169,6 +169,10 @@ def test_a_plural_which_x_takes_a_list_introduced_by_such_as() -> None:
     assert _short("Which measures judge progress?", raw) == "wage growth, rents, and school places"
     # Without "and" or "or" there is no list to take.
     assert _short("Which measures judge progress?", "It rests on measures such as rents.") is None
+    # "include" introduces one too.
+    raw = "Areas of common interest include water rights, fishing, and river dredging."
+    assert _short("Which areas interest both?", raw) == "water rights, fishing, and river dredging"
+    assert _short("Which areas interest both?", "The areas include fishing.") is None
 
 
 def test_which_outlet_is_the_name_given_as_the_source() -> None:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qa.ask.answering import MARKERS, strip_markers
 from qa.ask.query import strip_carried
 from qa.ask.shortanswer import (
     asks_who_someone_is,
@@ -312,7 +313,7 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
         person = single[0]
     if turn.answer and not person:
         # "Where ...?" -> "Malaysia": what a factoid answer found is part of the focus.
-        sentence = _MARKERS.sub("", turn.answer).strip()
+        sentence = strip_markers(turn.answer)
         span = find_short(own, sentence, [(0, len(sentence))])
         if span is not None:
             answer_said = sentence[span[0] : span[1]]
@@ -330,8 +331,7 @@ def _focus(resolved: str, turn: Turn) -> _Focus:
     )
 
 
-_MARKERS = re.compile(r"\s*\[\d+\]")
-_FIRST_MARKERS = re.compile(r"\s*(?:\[\d+\])+")
+_FIRST_MARKERS = re.compile(rf"(?:{MARKERS.pattern})+")  # the first sentence's markers
 
 
 def _answer_sentence(answer: str) -> str:

@@ -378,13 +378,17 @@ class Ranker:
             ]
         )
 
+    @staticmethod
+    def worth_searching(query: Query) -> bool:
+        """Whether the question has a word to look for: "x" or "?" is answered by nothing in
+        particular, and whatever ranked first would be a guess."""
+        return bool(query.terms)
+
     def decide(self, query: Query, candidates: list[Candidate], min_score: float) -> Ranked:
         """Highlights for every candidate, whether the articles answer the question (the
         answerable probability reaches `min_score`), and how likely the top one answers it."""
         p, top = 0.0, 0.0
-        # A question with no word to look for ("x", "?") is answered by nothing in particular:
-        # whatever ranks first would be a guess.
-        if candidates and query.terms:
+        if candidates and self.worth_searching(query):
             x = self.answer_features(query, candidates)
             p = float(self.weights.answerable.probability(x))
             top = p * float(self.weights.top.probability(x))

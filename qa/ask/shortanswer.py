@@ -183,7 +183,7 @@ def _head_noun(word: str, rest: str) -> str:
     while i + 1 < len(words) and (
         words[i].lower() in _COUNTS
         or words[i].lower() in _ADJECTIVES
-        or re.search(r"(?:ean|ian|ern|ese|ish)$", words[i].lower())
+        or _ADJECTIVE_END.search(words[i].lower())
         or (words[i][0].isupper() and words[i + 1].lower() not in _NOT_NOUNS)
     ):
         i += 1
@@ -191,6 +191,13 @@ def _head_noun(word: str, rest: str) -> str:
 
 
 _ADJECTIVES = frozenset("international national foreign global regional local major main".split())
+# Word endings of nationalities. Alone, only the sure ones ("Russian", "Chinese", "British"); the
+# loose set also catches "American", "French", "Israeli", but also first names ("Dan"), so it
+# is only read where the next word is a title or the word qualifies one. A qualifier before the
+# noun of "which X" may also be a region ("European", "Eastern").
+_NATIONALITY = re.compile(r"(?:ian|ese|ish)$")
+_MAYBE_NATIONALITY = re.compile(r"(?:an|ian|ese|ish|ch|i)$")
+_ADJECTIVE_END = re.compile(r"(?:ean|ian|ern|ese|ish)$")
 
 
 def _question_words(question: str) -> set[str]:
@@ -219,7 +226,7 @@ def _clean_name(raw: str, a: int, b: int, question_words: set[str]) -> Span | No
         w = toks[0][2].lower()
         # "Russian Foreign Minister", "Ukrainian-American Senator"; not "Dan Hoffman" (a first
         # name may end like a nationality, so the next word must be a title).
-        nationality = re.search(r"(?:ian|an|ese|ish|ch|i)$", w) and (
+        nationality = _MAYBE_NATIONALITY.search(w) and (
             len(toks) > 1 and toks[1][2].lower() in _TITLES
         )
         if w in _OPENING or _is_title(w) or w in ("of", "and", "the") or nationality:
@@ -321,7 +328,7 @@ def _true_name(raw: str, span: Span, sentence_starts: set[int]) -> bool:
         return True
     before = raw[max(0, span[0] - 3) : span[0]]
     opens = span[0] in sentence_starts or not before.strip() or before.rstrip()[-1:] in ".:|)\n"
-    return not opens and not re.search(r"(?:ian|ese|ish)$", text)
+    return not opens and not _NATIONALITY.search(text)
 
 
 def _lists(raw: str, spans: Sequence[Span]) -> list[Span]:
@@ -479,9 +486,11 @@ def _phrase_of(raw: str, a: int, b: int, x: int, question_words: set[str]) -> Sp
     return span
 
 
-# Where a list is introduced: "indicators, such as A, B and C".
+# Where a list is introduced: "indicators, such as A, B and C", "areas include A, B and C".
 # (Not "like": "would like to send troops and tanks" is no list.)
-_INTRODUCED = re.compile(r"\b(?:such\s+as|including|namely)\s+([^.;:()\n]+)", re.IGNORECASE)
+_INTRODUCED = re.compile(
+    r"\b(?:such\s+as|including|namely|include[sd]?)\s+([^.;:()\n]+)", re.IGNORECASE
+)
 
 
 def _introduced_lists(raw: str, a: int, b: int) -> list[Span]:
@@ -540,7 +549,7 @@ def _place_word(word: str, typed: str) -> str:
     if not low or _is_title(low) or low in _ADJECTIVES or low in _PHRASE_END:
         return ""
     possessive = typed[len(word) : len(word) + 1] in ("'", "’", "s")  # "Russia's", "russias"
-    nationality = re.search(r"(?:an|ian|ese|ish|ch|i)$", low) is not None
+    nationality = _MAYBE_NATIONALITY.search(low) is not None
     return low if possessive or nationality or word[:1].isupper() else ""
 
 

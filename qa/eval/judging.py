@@ -13,6 +13,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
+from qa.ask.answering import strip_markers
 from qa.ask.shortanswer import factoid_kind
 from qa.eval.questions import EvidenceFinder, Question, holds_evidence
 from qa.text import Span, fold
@@ -124,13 +125,7 @@ def judge(
 
 # --- the answer's token F1 ------------------------------------------------------------------
 
-_MARKER = re.compile(r"\s*\[\d+\]")
 _ARTICLES = re.compile(r"\b(?:a|an|the)\b")
-
-
-def strip_markers(answer: str) -> str:
-    """An answer without its `[n]` citation markers."""
-    return _MARKER.sub("", answer).strip()
 
 
 def _squad_tokens(text: str) -> list[str]:
