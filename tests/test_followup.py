@@ -92,6 +92,11 @@ def test_he_and_she_become_the_one_person_a_who_answer_names() -> None:
     assert r.text.startswith("Where did Mara Feldt study?")
     r = resolve("What did her deputy announce?", [WHO])
     assert r.text.startswith("What did Mara Feldt's deputy announce?")
+    # Before an acronym too; but "her" as an object stays the person.
+    r = resolve("What does her FAQ say?", [WHO])
+    assert r.text.startswith("What does Mara Feldt's FAQ say?")
+    assert resolve("Who met her in Lisbon?", [WHO]).text.startswith("Who met Mara Feldt in")
+    assert resolve("Who called her TO ask?", [WHO]).text.startswith("Who called Mara Feldt TO")
 
 
 def test_he_after_who_is_x_is_x_not_the_role_the_answer_gives() -> None:

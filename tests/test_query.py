@@ -122,7 +122,12 @@ def test_a_place_named_by_what_it_is_answers_where() -> None:
     assert not where.search("in recent talks with Lavrov")
 
 
-def test_a_heading_is_asked_for_in_the_question_s_own_words_only() -> None:
+def test_the_question_s_form_is_read_in_its_own_words_only() -> None:
     assert parse_query("Which section covers the shooting?").wants_heading
     # A follow-up carries the last question's words in parentheses; they ask for nothing.
     assert not parse_query("How old is he? (section, ceasefire, article)").wants_heading
+    assert parse_query("Who wrote the piece on tariffs?").author
+    carried = parse_query("What does Vance's summary say? (Vance, author, piece, when, meeting)")
+    assert not carried.author and carried.wanted is None
+    chair = parse_query("Who is the chair? (harbour, commission)")
+    assert chair.focus == parse_query("Who is the chair?").focus

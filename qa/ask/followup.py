@@ -370,7 +370,9 @@ def _substitute(question: str, focus: _Focus) -> str:
     if focus.person and _unbound_person(q):
         q = _replace_word(q, ["his"], focus.person + "'s")
         q = re.sub(
-            r"\bher\b(?=\s+[a-z]{3,})(?!\s+(?:about|to|in|on|at|for|with|from|by|of)\b)",
+            # "her piece", "her TL;DR": a possessive before a word (an acronym counts).
+            r"\bher\b(?=\s+(?:[a-z]{3,}|(?-i:[A-Z]{2,})))"
+            r"(?!\s+(?:about|to|in|on|at|for|with|from|by|of)\b)",
             focus.person + "'s",
             q,
             flags=re.IGNORECASE,

@@ -259,18 +259,20 @@ def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
         if len(content_terms(stripped)) >= 2:
             embed = f"{stripped} ({'; '.join(extra)})" if extra else stripped
         wants_table = bool(_TABLE_WORDS.search(clause.group(0)))
+    # The question's form is read in its own words: a follow-up's carried focus (its trailing
+    # parenthesis) may hold "author" or "section" from the last question, asking for neither.
+    own = strip_carried(question)
+    author = asks_for_author(own)
     return Query(
         text=question,
         search=search,
         embed=embed,
         terms=content_terms(search),
         stems6=question_stems(question),
-        wanted=answer_type(question),
-        author=asks_for_author(question),
+        wanted=answer_type(own),
+        author=author,
         # "Who is the author of ..." asks for the byline, not for a passage naming "author".
-        focus=set() if asks_for_author(question) else question_focus(question),
+        focus=set() if author else question_focus(own),
         wants_table=wants_table,
-        # Read in the question's own words: a follow-up's carried focus (its trailing
-        # parenthesis) may hold "section" from the last question without asking for one.
-        wants_heading=bool(_HEADING_WORDS.search(strip_carried(question))),
+        wants_heading=bool(_HEADING_WORDS.search(own)),  # not "section" carried from before
     )
