@@ -43,12 +43,12 @@ def cmd_index(args: argparse.Namespace) -> int:
 
     from qa.encoders import default_embedder
     from qa.errors import IndexUnavailable
-    from qa.index.build import build_index
+    from qa.index.build import build_index, progress_lines
 
     s = _settings(args)
     bars: dict[str, Any] = {}
 
-    def progress(stage: str, done: int, total: int) -> None:
+    def show_bar(stage: str, done: int, total: int) -> None:
         bar = bars.get(stage)
         if bar is None:
             bar = bars[stage] = tqdm(
@@ -63,6 +63,9 @@ def cmd_index(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
+    # Bars on a terminal (none with -q); in a log file, a line per quarter of each stage.
+    tty = sys.stderr.isatty()
+    progress = show_bar if args.quiet or tty else progress_lines(sys.stderr)
     print(f"Indexing {s.seeds_dir} into {s.index_dir}", file=sys.stderr)
     try:
         report = build_index(

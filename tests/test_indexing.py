@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -203,3 +205,19 @@ def test_a_build_of_another_chunker_version_serves_with_a_warning(
         )
     finally:
         service.close()
+
+
+def test_qa_index_into_a_log_file_writes_lines_not_bars(corpus: Path, tmp_path: Path) -> None:
+    # `make run > log`: stderr is no terminal, so no carriage returns or escape sequences.
+    index = tmp_path / "index"
+    done = subprocess.run(
+        [sys.executable, "-m", "qa", "index", "--seeds", str(corpus), "--index", str(index)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr
+    lines = [line.strip() for line in done.stderr.splitlines()]
+    embedding = [line for line in lines if line.startswith("embedding: ")]
+    assert embedding and embedding[-1].split(": ")[1].split("/")[0] == embedding[-1].split("/")[1]

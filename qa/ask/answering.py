@@ -28,7 +28,7 @@ from qa.corpus import Document, table_row_text
 from qa.index.loaded import LoadedBuild
 from qa.text import fold, one_line, words
 
-NOT_FOUND = "The corpus does not contain an answer to this question."
+NOT_FOUND = "The articles do not contain an answer to this question."
 # The answer's length, and which further citations may add a sentence to it.
 MAX_SENTENCES = 3
 CLOSE_MARGIN = 1.0  # a citation whose passage score is this close to the top one's (log-odds)

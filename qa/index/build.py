@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -53,6 +53,20 @@ class BuildReport:
 
 
 Progress = Callable[[str, int, int], None]
+
+
+def progress_lines(err: TextIO) -> Progress:
+    """Progress as a line per quarter of each stage, not a bar: readable in a terminal and in a
+    log file alike (a bar's carriage returns and escapes are noise in a file)."""
+    shown: dict[str, int] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        quarter = 4 if total == 0 else (4 * done) // total
+        if shown.get(stage) != quarter:
+            shown[stage] = quarter
+            print(f"  {stage}: {done}/{total}", file=err, flush=True)
+
+    return progress
 
 
 def _noop(stage: str, done: int, total: int) -> None:

@@ -24,7 +24,6 @@ import resource
 import signal
 import sys
 import time
-from collections.abc import Callable
 from typing import Any, TextIO
 
 from waitress.adjustments import Adjustments
@@ -191,19 +190,6 @@ class _Server(TcpWSGIServer):
             )
 
 
-def _progress_printer(err: TextIO) -> Callable[[str, int, int], None]:
-    shown: dict[str, int] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        # A line per quarter, not a bar: readable in a terminal and in a service's log alike.
-        quarter = 4 if total == 0 else (4 * done) // total
-        if shown.get(stage) != quarter:
-            shown[stage] = quarter
-            print(f"  {stage}: {done}/{total}", file=err, flush=True)
-
-    return progress
-
-
 def prepare(
     settings: Settings,
     embedder: Embedder | None = None,
@@ -217,7 +203,7 @@ def prepare(
     """
     service = service or QAService(settings, embedder)
     if builds.current_build_id_or_none(settings.index_dir) is None:
-        from qa.index.build import build_index
+        from qa.index.build import build_index, progress_lines
 
         print(
             f"No index in {settings.index_dir.resolve()} yet: building one from the articles in "
@@ -230,7 +216,7 @@ def prepare(
             settings.index_dir,
             service.embedder,
             chroma_url=settings.chroma_url,
-            progress=_progress_printer(err),
+            progress=progress_lines(err),
         )
         print(
             f"Built {report.build_id}: {report.passages} passages in {report.seconds:.1f} s",
