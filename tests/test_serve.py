@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
@@ -23,8 +24,8 @@ from qa.ask.service import QAService
 from qa.index import builds
 from qa.index.build import build_index
 from qa.settings import Settings
-from qa.web.app import SECURITY_HEADERS, create_app
-from qa.web.server import _DeepQueue, prepare
+from qa.web.app import SECURITY_HEADERS, create_app, log_access
+from qa.web.server import _cannot_listen, _DeepQueue, prepare
 from tests.conftest import FakeEmbedder
 from tests.live import QAServe, http, server_thread
 from tests.paths import ROOT as PROJECT_ROOT
@@ -245,6 +246,49 @@ def test_qa_serve_on_a_busy_port_says_which_setting_to_change(tmp_path: Path) ->
     assert "Traceback" not in done.stderr and "Serving on" not in done.stdout
     # It failed before building anything.
     assert "building" not in done.stderr and not (tmp_path / "none").exists()
+
+
+def test_a_listen_failure_names_the_setting_to_change() -> None:
+    s = Settings.from_env(env={}, host="10.255.255.1", port=80)
+    busy = _cannot_listen(s, OSError(errno.EADDRINUSE, "Address already in use"))
+    assert "in use" in busy and "QA_PORT" in busy and "QA_HOST" not in busy
+    assert "privileges" in _cannot_listen(s, PermissionError(errno.EACCES, "Permission denied"))
+    absent = _cannot_listen(s, OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"))
+    assert "QA_HOST" in absent and "QA_PORT" not in absent
+    assert "QA_HOST" in _cannot_listen(s, ValueError("Invalid host/port specified."))
+
+
+def test_the_server_log_shows_no_library_debug_and_no_shallow_queue() -> None:
+    # Under pytest the root logger has handlers, so `_log_to` is tried in a fresh interpreter.
+    code = """
+import io, logging, sys
+from qa.web.server import _log_to
+from qa.index.lexical import LexicalIndex
+err = io.StringIO()
+_log_to(err, 4)
+LexicalIndex.build(["one text about harbours", "another about tariffs"])
+logging.getLogger("bm25s").debug("debug from bm25s")
+queue = logging.getLogger("waitress.queue")
+queue.warning("Task queue depth is %d", 2)
+queue.warning("Task queue depth is %d", 9)
+logging.getLogger("qa.web.access").info("a request line")
+sys.stdout.write(err.getvalue())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True
+    ).stdout
+    assert "DEBUG" not in out and "Building index" not in out
+    assert "Task queue depth is 9" in out and "Task queue depth is 2" not in out
+    assert "a request line" in out
+
+
+def test_an_access_line_cannot_be_forged_by_a_path(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="qa.web.access"):
+        log_access("1.2.3.4", "GET", "/x\n2026 INFO qa.web.access: forged", 404, 1.0)
+        log_access(None, "-", "-", 413, None)
+    first, second = (r.getMessage() for r in caplog.records)
+    assert "\n" not in first and first.endswith("404 1 ms")
+    assert second == "- - - 413 -"
 
 
 def test_the_queue_warning_passes_only_past_the_thread_count() -> None:

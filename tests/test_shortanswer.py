@@ -173,6 +173,15 @@ def test_a_plural_which_x_takes_a_list_introduced_by_such_as() -> None:
     raw = "Areas of common interest include water rights, fishing, and river dredging."
     assert _short("Which areas interest both?", raw) == "water rights, fishing, and river dredging"
     assert _short("Which areas interest both?", "The areas include fishing.") is None
+    assert _short("Which areas interest both?", "It does not include fishing and dredging.") is None
+
+
+def test_a_follow_up_s_carried_focus_asks_for_no_byline() -> None:
+    raw = "John Smith chairs the commission, officials said.\nBy Eleanor Vance\n"
+    spans = [(0, len(raw))]
+    plain = find_short("Who chairs the commission?", raw, spans)
+    carried = find_short("Who chairs the commission? (Feldt, author, piece)", raw, spans)
+    assert plain == carried and raw[plain[0] : plain[1]] == "John Smith"
 
 
 def test_which_outlet_is_the_name_given_as_the_source() -> None:

@@ -150,7 +150,13 @@ def test_oversized_body_without_length_is_refused(client: FlaskClient) -> None:
         headers={"Transfer-Encoding": "chunked"},
         environ_overrides={"wsgi.input_terminated": True},  # as waitress sets it
     )
-    error_of(resp, 413)
+    assert "history" in error_of(resp, 413)["message"]
+
+
+def test_a_too_large_feedback_body_is_not_told_to_cut_a_history(client: FlaskClient) -> None:
+    body = {"question": "q" * 17000, "doc_id": "d", "start": 0, "end": 1, "helpful": True}
+    err = error_of(client.post("/api/feedback", json=body), 413)
+    assert "16384" in err["message"] and "history" not in err["message"]
 
 
 def test_wrong_method_and_unknown_routes(client: FlaskClient) -> None:

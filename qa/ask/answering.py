@@ -17,7 +17,6 @@ the ranking policy decides (qa.ask.ranking); this module composes its verdict in
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -230,14 +229,6 @@ def answer_text(citations: list[Citation], build: LoadedBuild) -> str:
 
 def _joined(chosen: list[tuple[str, list[int]]]) -> str:
     return " ".join(f"{s} " + "".join(f"[{n}]" for n in sorted(markers)) for s, markers in chosen)
-
-
-MARKERS = re.compile(r"\s*\[\d+\]")  # what _joined puts after each sentence, one by one
-
-
-def strip_markers(answer: str) -> str:
-    """An answer text without its `[n]` citation markers."""
-    return MARKERS.sub("", answer).strip()
 
 
 def _sentences(citations: list[Citation], build: LoadedBuild) -> list[tuple[str, list[int]]]:

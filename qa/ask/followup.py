@@ -33,7 +33,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.ask.answering import MARKERS, strip_markers
 from qa.ask.query import strip_carried
 from qa.ask.shortanswer import (
     asks_who_someone_is,
@@ -43,7 +42,17 @@ from qa.ask.shortanswer import (
     is_plural,
     named_in,
 )
-from qa.ask.wording import ACRONYM, QUESTION_WORDS, STOP, TITLE_CASE, key_words, names, tokens
+from qa.ask.wording import (
+    ACRONYM,
+    MARKERS,
+    QUESTION_WORDS,
+    STOP,
+    TITLE_CASE,
+    key_words,
+    names,
+    strip_markers,
+    tokens,
+)
 from qa.errors import QuestionError
 from qa.text import one_line, sentence_spans
 
@@ -228,7 +237,7 @@ def _pronoun_kind(question: str) -> str | None:
     return None
 
 
-_A_WORD = re.compile(r"[^\W\d_]{2,}")  # two letters or more
+_A_WORD = re.compile(r"[^\W_]{2,}")  # two letters or digits in a row: "why", "2024", "Q3"
 
 
 def dependence(question: str) -> str | None:
@@ -236,7 +245,7 @@ def dependence(question: str) -> str | None:
     "short"), or None when it stands on its own."""
     q = question.strip()
     if not _A_WORD.search(q):
-        return None  # "x", "?", "42": not a question, and the history cannot make it one
+        return None  # "x", "?", "7": not a question, and the history cannot make it one
     if _BARE.match(q):
         return "ellipsis"
     np = _noun_phrase(q)
@@ -360,6 +369,14 @@ def _unbound_person(question: str) -> bool:
     return False
 
 
+# "her piece", "her TL;DR": a possessive before a word (an acronym counts, not "her US$5").
+_HER_BEFORE_NOUN = re.compile(
+    r"\bher\b(?=\s+(?:[a-z]{3,}|(?-i:[A-Z]{2,})\b(?![$\d])))"
+    r"(?!\s+(?:about|to|in|on|at|for|with|from|by|of)\b)",
+    re.IGNORECASE,
+)
+
+
 def _substitute(question: str, focus: _Focus) -> str:
     """Pronouns and references replaced by the last turn's names, where the reading is clear."""
     q = question
@@ -369,14 +386,7 @@ def _substitute(question: str, focus: _Focus) -> str:
         q = _FORMER.sub(own[0], q)
     if focus.person and _unbound_person(q):
         q = _replace_word(q, ["his"], focus.person + "'s")
-        q = re.sub(
-            # "her piece", "her TL;DR": a possessive before a word (an acronym counts).
-            r"\bher\b(?=\s+(?:[a-z]{3,}|(?-i:[A-Z]{2,})))"
-            r"(?!\s+(?:about|to|in|on|at|for|with|from|by|of)\b)",
-            focus.person + "'s",
-            q,
-            flags=re.IGNORECASE,
-        )
+        q = _HER_BEFORE_NOUN.sub(focus.person + "'s", q)
         q = _replace_word(q, ["he", "she", "him", "her"], focus.person)
     return q
 

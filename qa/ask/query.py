@@ -259,8 +259,8 @@ def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
         if len(content_terms(stripped)) >= 2:
             embed = f"{stripped} ({'; '.join(extra)})" if extra else stripped
         wants_table = bool(_TABLE_WORDS.search(clause.group(0)))
-    # The question's form is read in its own words: a follow-up's carried focus (its trailing
-    # parenthesis) may hold "author" or "section" from the last question, asking for neither.
+    # Whether it asks for a byline or a heading is read in its own words: a follow-up's carried
+    # focus (its trailing parenthesis) may hold "author" or "section", asking for neither.
     own = strip_carried(question)
     author = asks_for_author(own)
     return Query(
@@ -269,10 +269,10 @@ def parse_query(question: str, acronyms: dict[str, str] | None = None) -> Query:
         embed=embed,
         terms=content_terms(search),
         stems6=question_stems(question),
-        wanted=answer_type(own),
+        wanted=answer_type(question),
         author=author,
         # "Who is the author of ..." asks for the byline, not for a passage naming "author".
-        focus=set() if author else question_focus(own),
+        focus=set() if author else question_focus(question),
         wants_table=wants_table,
         wants_heading=bool(_HEADING_WORDS.search(own)),  # not "section" carried from before
     )

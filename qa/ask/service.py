@@ -360,18 +360,18 @@ class QAService:
     ) -> Answer:
         t1 = time.perf_counter()
         query = live.ranker.parse_query(q)
-        if not live.ranker.worth_searching(query):
-            return self._declined(live, question, query, t0)
-        with self._asking_lock:
-            self._asking += 1
-            alone = self._asking == 1
-        try:
-            qvec, lexical = self._embed_and_score(live, query, alone)
-        finally:
+        searching = live.ranker.worth_searching(query)  # "x": nothing to look for, or embed
+        if searching:
             with self._asking_lock:
-                self._asking -= 1
+                self._asking += 1
+                alone = self._asking == 1
+            try:
+                qvec, lexical = self._embed_and_score(live, query, alone)
+            finally:
+                with self._asking_lock:
+                    self._asking -= 1
         t2 = time.perf_counter()
-        candidates = live.ranker.retrieve(query, qvec, k, lexical, prior_docs)
+        candidates = live.ranker.retrieve(query, qvec, k, lexical, prior_docs) if searching else []
         ranked = live.ranker.decide(query, candidates, self._min_score(live.ranker))
         answer = compose(question, ranked, live.build, searched=q)
         answer = anchored_short_answer(self._verified(answer, live.build))
@@ -385,14 +385,6 @@ class QAService:
                 "total": (t3 - t0) * 1000,
             },
         )
-
-    def _declined(self, live: _Serving, question: str, query: Query, t0: float) -> Answer:
-        """The answer to a question with nothing to look for: not in the articles, and no
-        passage shown (none was searched for)."""
-        ranked = live.ranker.decide(query, [], self._min_score(live.ranker))
-        answer = compose(question, ranked, live.build, searched=query.text)
-        total = (time.perf_counter() - t0) * 1000
-        return replace(answer, timing_ms={"embed": 0.0, "retrieve": 0.0, "total": total})
 
     @property
     def min_score(self) -> float:

@@ -21,7 +21,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.ask.query import PLACE_KIND, asks_for_author, asks_for_month, content_terms
+from qa.ask.query import (
+    PLACE_KIND,
+    asks_for_author,
+    asks_for_month,
+    content_terms,
+    strip_carried,
+)
 from qa.ask.wording import MINOR, STOP, key_words
 from qa.text import Span, sentence_spans
 
@@ -196,7 +202,7 @@ _ADJECTIVES = frozenset("international national foreign global regional local ma
 # is only read where the next word is a title or the word qualifies one. A qualifier before the
 # noun of "which X" may also be a region ("European", "Eastern").
 _NATIONALITY = re.compile(r"(?:ian|ese|ish)$")
-_MAYBE_NATIONALITY = re.compile(r"(?:an|ian|ese|ish|ch|i)$")
+_MAYBE_NATIONALITY = re.compile(r"(?:an|ese|ish|ch|i)$")
 _ADJECTIVE_END = re.compile(r"(?:ean|ian|ern|ese|ish)$")
 
 
@@ -489,7 +495,8 @@ def _phrase_of(raw: str, a: int, b: int, x: int, question_words: set[str]) -> Sp
 # Where a list is introduced: "indicators, such as A, B and C", "areas include A, B and C".
 # (Not "like": "would like to send troops and tanks" is no list.)
 _INTRODUCED = re.compile(
-    r"\b(?:such\s+as|including|namely|include[sd]?)\s+([^.;:()\n]+)", re.IGNORECASE
+    r"\b(?:such\s+as|including|namely|(?<!not\s)(?<!n't\s)include[sd]?)\s+([^.;:()\n]+)",
+    re.IGNORECASE,
 )
 
 
@@ -631,8 +638,10 @@ def find_short(
     anchors: list[int] = []
     x_at: list[int] = []
     role_form = False
-    author = asks_for_author(question)
-    month_only = kind == "when" and asks_for_month(question)
+    # Read in its own words: a follow-up's carried focus may hold "author", asking for none
+    # (its names stay question words: the carried names are no answer).
+    author = asks_for_author(strip_carried(question))
+    month_only = kind == "when" and asks_for_month(strip_carried(question))
     starts = {x for x, _ in spans}  # where the highlighted sentences open
     for a, b in spans:
         anchors += _anchors(raw, a, b, question)

@@ -96,3 +96,11 @@ def key_words(text: str) -> list[str]:
             continue
         out.append(w)
     return out
+
+
+MARKERS = re.compile(r"\s*\[\d+\]")  # the [n] after each sentence of an answer, one by one
+
+
+def strip_markers(answer: str) -> str:
+    """An answer text without its `[n]` citation markers."""
+    return MARKERS.sub("", answer).strip()

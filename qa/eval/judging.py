@@ -13,8 +13,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from qa.ask.answering import strip_markers
 from qa.ask.shortanswer import factoid_kind
+from qa.ask.wording import strip_markers
 from qa.eval.questions import EvidenceFinder, Question, holds_evidence
 from qa.text import Span, fold
 

@@ -7,6 +7,7 @@ it runs on every question.
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from pathlib import Path
@@ -16,8 +17,17 @@ import numpy as np
 from qa.text import fold, stemmer
 
 
-def _tokenize(texts: list[str], show_progress: bool = False):  # type: ignore[no-untyped-def]
+def _bm25s():  # type: ignore[no-untyped-def]
+    """bm25s, imported when first needed (it is slow to import), with its log at warnings:
+    it sets its own logger to DEBUG when imported, which a server's log would then show."""
     import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+    return bm25s
+
+
+def _tokenize(texts: list[str], show_progress: bool = False):  # type: ignore[no-untyped-def]
+    bm25s = _bm25s()
 
     # Fold curly apostrophes so "Russia’s" and "Russia's" are one term.
     return bm25s.tokenize(
@@ -46,9 +56,7 @@ class LexicalIndex:
     @classmethod
     def build(cls, texts: list[str]) -> LexicalIndex:
         """Index `texts`; row i is text i."""
-        import bm25s
-
-        retriever = bm25s.BM25()
+        retriever = _bm25s().BM25()
         retriever.index(_tokenize(texts), show_progress=False)
         return cls(retriever, len(texts))
 
@@ -59,9 +67,7 @@ class LexicalIndex:
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
         """Read an index written by `save`."""
-        import bm25s
-
-        return cls(bm25s.BM25.load(str(folder)), size)
+        return cls(_bm25s().BM25.load(str(folder)), size)
 
     def query_terms(self, query: str) -> list[str]:
         """The stemmed terms of `query`, as `_tokenize` would make them (repeats kept)."""

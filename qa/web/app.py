@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from importlib import resources
 from pathlib import Path
@@ -48,6 +49,17 @@ SECURITY_HEADERS = {
 }
 log = logging.getLogger(__name__)
 access = logging.getLogger("qa.web.access")  # one line per request: who, what, status, time
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def log_access(client: str | None, method: str, path: str, status: int, ms: float | None) -> None:
+    """One access-log line: client, method, path, status and time (`-` for a request the
+    server refused before the app saw it). A decoded path may hold a newline: never a forged
+    line."""
+    took = "-" if ms is None else f"{ms:.0f} ms"
+    access.info("%s %s %s %d %s", client or "-", method, _CONTROL.sub("?", path), status, took)
 
 
 def error_response(status: int, code: str, message: str, headers: dict | None = None) -> Response:
@@ -120,14 +132,7 @@ def _guard(app: Flask, limiter: RateLimiter) -> None:
             resp.headers["Cache-Control"] = "no-store"
         if access.isEnabledFor(logging.INFO):  # `qa serve` turns it on; never the question
             ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-            access.info(
-                "%s %s %s %d %.0f ms",
-                request.remote_addr,
-                request.method,
-                request.path,
-                resp.status_code,
-                ms,
-            )
+            log_access(request.remote_addr, request.method, request.path, resp.status_code, ms)
         return resp
 
 
@@ -169,7 +174,8 @@ def _api(app: Flask, svc: QAService, store: FeedbackStore, openapi: dict[str, An
 
     @app.post("/api/ask")
     def ask() -> Response:
-        body = read_json(schema.ask_validator)
+        # The question is short by rule: a large body is a long history.
+        body = read_json(schema.ask_validator, "send fewer or shorter history turns")
         try:
             answer = svc.ask(body["question"], body.get("top_k"), body.get("history"))
         except QuestionError as exc:

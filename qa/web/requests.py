@@ -26,21 +26,19 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-# What a client can cut: the question is short by rule, so a large body is a long history.
-_TOO_LARGE = (
-    f"the body is larger than {schema.MAX_BODY_BYTES} bytes; send fewer or shorter history "
-    "turns (the answers may be left out)"
-)
+_TOO_LARGE = f"the body is larger than {schema.MAX_BODY_BYTES} bytes"
 
 
 def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def read_json(validator: Draft202012Validator) -> dict[str, Any]:
-    """The request body as a JSON object that passes `validator`, or an ApiError."""
+def read_json(validator: Draft202012Validator, cut: str = "send a shorter body") -> dict[str, Any]:
+    """The request body as a JSON object that passes `validator`, or an ApiError (a body too
+    large says what to `cut`)."""
+    too_large = ApiError(413, "too_large", f"{_TOO_LARGE}; {cut}")
     if (request.content_length or 0) > schema.MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", _TOO_LARGE)
+        raise too_large
     if request.mimetype != "application/json":
         got = request.mimetype or "no Content-Type"
         raise ApiError(
@@ -49,6 +47,8 @@ def read_json(validator: Draft202012Validator) -> dict[str, Any]:
             f"send the body as JSON with Content-Type: application/json (got {got})",
         )
     data = _read_body()
+    if data is None:
+        raise too_large
     try:
         body = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
@@ -77,14 +77,13 @@ def _plain(value: Any, where: str) -> Any:
     return value
 
 
-def _read_body() -> bytes:
-    """The raw body, refusing more than MAX_BODY_BYTES even when no Content-Length was sent."""
+def _read_body() -> bytes | None:
+    """The raw body; None when it is longer than MAX_BODY_BYTES, even when no Content-Length
+    was sent."""
     # Werkzeug caps the stream at MAX_CONTENT_LENGTH (one byte more than allowed) by ending it
     # silently: reading one byte past the limit is what tells a too-large body apart.
     data = request.stream.read(schema.MAX_BODY_BYTES + 1)
-    if len(data) > schema.MAX_BODY_BYTES:
-        raise ApiError(413, "too_large", _TOO_LARGE)
-    return data
+    return None if len(data) > schema.MAX_BODY_BYTES else data
 
 
 def _error_rank(err: Any) -> tuple[int, str]:

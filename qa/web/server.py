@@ -18,6 +18,7 @@ before answering) carry the app's security headers and the one JSON error shape.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import resource
@@ -37,7 +38,7 @@ from qa.errors import PortUnavailable
 from qa.index import builds
 from qa.model import Embedder
 from qa.settings import Settings
-from qa.web.app import SECURITY_HEADERS
+from qa.web.app import SECURITY_HEADERS, log_access
 
 REQUEST_DEADLINE = 10  # seconds to deliver a whole request, from open or from the last answer
 CHANNEL_TIMEOUT = 30  # seconds an answer may wait for a client that does not read it
@@ -48,7 +49,6 @@ SHED_SHARE = 20  # at the limit, close 1/SHED_SHARE of it (the longest-waiting) 
 MAX_REQUEST_BODY = 1024 * 1024
 MAX_REQUEST_HEADERS = 32 * 1024
 log = logging.getLogger(__name__)
-access = logging.getLogger("qa.web.access")  # the app's access log (qa.web.app)
 
 
 class RequestTimeout(Error):
@@ -100,13 +100,15 @@ class _ErrorTask(ErrorTask):
         )
         self.set_close_on_finish()
         self.content_length = len(body)
-        # The app never sees this request, so its line in the access log is written here.
-        access.info(
-            "%s %s %s %d (refused by the server)",
+        # The app never sees this request, so its line in the access log is written here. A
+        # 431's request line was never read (waitress fills in "GET /"): it is not shown.
+        read = e.code != 431
+        log_access(
             self.channel.addr[0] if self.channel.addr else "-",
-            getattr(self.request, "command", "") or "-",  # a partial request may have neither
-            getattr(self.request, "path", "") or "-",
+            (getattr(self.request, "command", "") if read else "") or "-",
+            (getattr(self.request, "path", "") if read else "") or "-",
             e.code,
+            None,
         )
         self.write(body.encode())
 
@@ -201,7 +203,8 @@ def prepare(
 
     Raises IndexUnavailable when the index cannot be built or opened.
     """
-    service = service or QAService(settings, embedder)
+    if service is None:
+        service = QAService(settings, embedder)
     if builds.current_build_id_or_none(settings.index_dir) is None:
         from qa.index.build import build_index, progress_lines
 
@@ -250,7 +253,6 @@ def _log_to(err: TextIO, threads: int) -> None:
         return
     handler = logging.StreamHandler(err)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.setLevel(logging.INFO)  # bm25s sets its own logger to DEBUG when imported
     root.addHandler(handler)
     # A page load asks for its five files at once: a queue a few tasks deep is normal, and the
     # access log shows the wait. Only a queue deeper than the thread count is worth a line.
@@ -302,6 +304,22 @@ def _fit_open_files(connections: int) -> int:
     return connections
 
 
+def _cannot_listen(settings: Settings, exc: Exception) -> str:
+    """What to change when the server cannot listen on its address, by the kind of failure."""
+    where = f"cannot listen on {settings.host}:{settings.port}"
+    port = "choose another port with --port or QA_PORT"
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        return f"{where} (it is in use); stop what uses it or {port}"
+    if code == errno.EACCES:
+        return f"{where} (permission denied: ports under 1024 need privileges); {port}"
+    if isinstance(exc, ValueError) or code in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        host = "choose another host with --host or QA_HOST"
+        return f"{where} (no such address on this machine); {host}"
+    reason = getattr(exc, "strerror", None) or exc
+    return f"{where} ({reason}); check --host and --port (QA_HOST, QA_PORT)"
+
+
 def url_of(server: Any) -> str:
     """The address a person can open: http://host:port/."""
     if hasattr(server, "effective_port"):
@@ -329,15 +347,13 @@ def serve(
     # kernel holds new connections in the listen backlog; they are answered once loaded.
     try:
         server = create_server(create_app(settings, service), settings)
-    except OSError as exc:
-        raise PortUnavailable(
-            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}); stop "
-            "what uses that port or choose another with --port or QA_PORT"
-        ) from exc
+    except (OSError, ValueError) as exc:  # waitress: ValueError for a host it cannot resolve
+        raise PortUnavailable(_cannot_listen(settings, exc)) from exc
     try:
         _, facts = prepare(settings, err=err, service=service)
     except BaseException:
         server.close()
+        server.task_dispatcher.shutdown(timeout=1)
         raise
     print(
         f"Build {facts['build']}: {facts['documents']} documents, {facts['passages']} passages, "
