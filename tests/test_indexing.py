@@ -207,29 +207,15 @@ def test_a_build_of_another_chunker_version_serves_with_a_warning(
         service.close()
 
 
-def test_qa_index_into_a_log_file_writes_lines_not_bars(corpus: Path, tmp_path: Path) -> None:
-    # `make run > log`: stderr is no terminal, so no carriage returns or escape sequences.
-    index = tmp_path / "index"
-    done = subprocess.run(
-        [sys.executable, "-m", "qa", "index", "--seeds", str(corpus), "--index", str(index)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "\r" not in done.stderr and "\x1b" not in done.stderr
-    lines = [line.strip() for line in done.stderr.splitlines()]
-    embedding = [line for line in lines if line.startswith("embedding: ")]
-    assert embedding and embedding[-1].split(": ")[1].split("/")[0] == embedding[-1].split("/")[1]
-    # `make run`'s `qa index --if-missing`: a published index is served as it is.
-    published = builds.current_build_id(index)
-    again = subprocess.run(
+def _qa_index(corpus: Path, index: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    """`qa index` in a process of its own, its stderr a pipe (no terminal)."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
             "qa",
             "index",
-            "--if-missing",
+            *flags,
             "--seeds",
             str(corpus),
             "--index",
@@ -239,5 +225,19 @@ def test_qa_index_into_a_log_file_writes_lines_not_bars(corpus: Path, tmp_path: 
         text=True,
         timeout=600,
     )
+
+
+def test_qa_index_into_a_log_file_writes_lines_not_bars(corpus: Path, tmp_path: Path) -> None:
+    # `make run > log`: stderr is no terminal, so no carriage returns or escape sequences.
+    index = tmp_path / "index"
+    done = _qa_index(corpus, index)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr
+    lines = [line.strip() for line in done.stderr.splitlines()]
+    embedding = [line for line in lines if line.startswith("embedding: ")]
+    assert embedding and embedding[-1].split(": ")[1].split("/")[0] == embedding[-1].split("/")[1]
+    # `make run`'s `qa index --if-missing`: a published index is served as it is.
+    published = builds.current_build_id(index)
+    again = _qa_index(corpus, index, "--if-missing")
     assert again.returncode == 0 and f"already serves build {published}" in again.stderr
     assert [d.name for d in builds.builds_dir(index).iterdir()] == [published]
